@@ -1,0 +1,48 @@
+//! Configuration (design.md §3): `key=value` files, every key defined once in
+//! [`keys`], parsed and checked in [`parse`], errors in [`error`].
+//!
+//! SKELETON: the struct below is the interface the rest of the daemon codes against;
+//! keep its field names and types.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the SCIM API lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerAddress {
+    /// `https://host[:port][/path]`; `base_url` ends in `/scim/v2`.
+    Https { base_url: String },
+    /// `http://…`; allowed for loopback hosts, or anywhere with `allow-insecure-http=1`.
+    Http { base_url: String },
+    /// `unix:/path/to/socket`: HTTP over a Unix socket; requests go to `/scim/v2/...`.
+    Unix { socket: PathBuf, base_path: String },
+}
+
+/// The daemon's whole configuration after parsing and cross-key checks.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server_address: ServerAddress,
+    /// The raw `server-address` value, for `status` (never contains a token).
+    pub server_address_text: String,
+    pub user_token_path: PathBuf,
+    pub admin_token_path: PathBuf,
+    pub socket_path: PathBuf,
+    pub cache_path: PathBuf,
+    pub ca_file: Option<PathBuf>,
+    pub positive_ttl: Duration,
+    pub negative_ttl: Duration,
+    pub max_stale: Duration,
+    pub sync_interval: Duration,
+    pub request_timeout: Duration,
+    pub page_size: u32,
+    pub min_uid: u32,
+    pub min_gid: u32,
+    pub default_shell: String,
+    pub home_root: String,
+    pub user_private_groups: bool,
+    pub enumerate: bool,
+    /// Group *name*; the daemon resolves it from `/etc/group` itself (never through NSS).
+    pub shadow_group: String,
+    pub allow_insecure_http: bool,
+    pub log_level: log::LevelFilter,
+}

@@ -1,0 +1,2 @@
+//! Mapping SCIM resources to POSIX entries (design.md §2) and refusing hostile ones (§6).
+pub mod model;

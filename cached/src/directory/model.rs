@@ -1,0 +1,129 @@
+//! The POSIX view of the directory: what the cache stores and the socket serves.
+//!
+//! Everything here has already passed validation (`directory::validate`): names are valid
+//! POSIX names, no field contains `:`, a newline, a NUL or another control character,
+//! ids are within the configured minimum and not `(uid_t)-1`, homes are absolute.
+
+/// One directory user, mapped per design.md §2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PosixUser {
+    /// SCIM `id`; member lists of groups refer to it.
+    pub scim_id: String,
+    /// `pw_name`.
+    pub name: String,
+    /// `pw_uid`.
+    pub uid: u32,
+    /// `pw_gid`.
+    pub gid: u32,
+    /// `pw_gecos`.
+    pub gecos: String,
+    /// `pw_dir`.
+    pub home: String,
+    /// `pw_shell`.
+    pub shell: String,
+    /// SCIM `active`; an inactive user's shadow entry is locked (`!` + hash).
+    pub active: bool,
+}
+
+/// One directory group (or a synthesised user private group).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PosixGroup {
+    /// SCIM `id`; empty for a synthesised user private group.
+    pub scim_id: String,
+    /// `gr_name`.
+    pub name: String,
+    /// `gr_gid`.
+    pub gid: u32,
+    /// `gr_mem`: POSIX names of valid users, in SCIM order, without duplicates.
+    pub members: Vec<String>,
+}
+
+/// The shadow hash of one user as fetched with the admin token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShadowEntry {
+    /// `sp_namp` (the user's POSIX name).
+    pub name: String,
+    /// `sp_pwdp` as served: `*` when none, `!` + hash when the user is inactive.
+    pub pwdp: String,
+}
+
+/// Whether a refused entry was a user or a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntryKind {
+    User,
+    Group,
+}
+
+/// Why the daemon refused a SCIM entry. `as_str` is the key in `status --json`
+/// `refused`, so the names are part of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RefusalReason {
+    /// The resource is not a JSON object or lacks `id`.
+    Malformed,
+    /// No `posixUserId` (users) or `posixGroupId` (groups).
+    MissingId,
+    /// Id not a non-negative integer below 2^32 - 1.
+    InvalidId,
+    /// Id below `min-uid`/`min-gid` (0 included).
+    IdBelowMinimum,
+    /// Name does not match `^[a-z_][a-z0-9_.-]{0,31}$` (or cannot be derived).
+    InvalidName,
+    /// `:`, newline, NUL or another control character in a field.
+    ControlCharacter,
+    /// A field longer than its limit.
+    FieldTooLong,
+    /// `homeDirectory` not absolute.
+    RelativeHome,
+    /// Another entry already has this name.
+    DuplicateName,
+    /// Another entry already has this id.
+    DuplicateId,
+    /// Name or id collides with `/etc/passwd` or `/etc/group`: local accounts win.
+    CollidesWithLocal,
+    /// `shadowPassword` is not a crypt-style string (the passwd entry stays).
+    BadShadow,
+}
+
+impl RefusalReason {
+    /// Stable key used in `status` output and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::Malformed => "malformed",
+            RefusalReason::MissingId => "missing_id",
+            RefusalReason::InvalidId => "invalid_id",
+            RefusalReason::IdBelowMinimum => "id_below_minimum",
+            RefusalReason::InvalidName => "invalid_name",
+            RefusalReason::ControlCharacter => "control_character",
+            RefusalReason::FieldTooLong => "field_too_long",
+            RefusalReason::RelativeHome => "relative_home",
+            RefusalReason::DuplicateName => "duplicate_name",
+            RefusalReason::DuplicateId => "duplicate_id",
+            RefusalReason::CollidesWithLocal => "collides_with_local",
+            RefusalReason::BadShadow => "bad_shadow",
+        }
+    }
+}
+
+/// One refused entry, logged once per sync with its SCIM id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub kind: EntryKind,
+    /// SCIM `id`, or `"(no id)"` when absent.
+    pub scim_id: String,
+    pub reason: RefusalReason,
+    /// Human detail for the log (which field, which value); never a token or a hash.
+    pub detail: String,
+}
+
+/// The result of mapping one full copy of Users and Groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directory {
+    /// Valid users, sorted by uid.
+    pub users: Vec<PosixUser>,
+    /// Valid groups (SCIM groups plus user private groups), sorted by gid.
+    pub groups: Vec<PosixGroup>,
+    /// Shadow entries keyed by the same users (only filled when the admin token worked).
+    pub shadow: Vec<ShadowEntry>,
+    /// Every refusal from this copy.
+    pub refused: Vec<Refusal>,
+}

@@ -1,0 +1,2 @@
+//! Token files (design.md §3, §7).
+pub mod secret;
