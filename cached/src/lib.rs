@@ -12,4 +12,5 @@
 
 pub mod config;
 pub mod directory;
+pub mod scim;
 pub mod tokens;
