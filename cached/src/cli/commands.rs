@@ -1,0 +1,234 @@
+//! The CLI commands that talk to the daemon, and `check-config`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::Value;
+use workbench_wire::request::InvalidateTarget;
+use workbench_wire::{Request, Status, DEFAULT_SOCKET_PATH};
+
+use crate::cli::args::InvalidateArg;
+use crate::cli::client::call;
+use crate::config::Config;
+
+const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
+const SYNC_TIMEOUT: Duration = Duration::from_secs(330);
+
+fn socket_or_default(socket: Option<PathBuf>) -> PathBuf {
+    socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET_PATH))
+}
+
+/// `status [--json]`.
+pub fn status(json: bool, socket: Option<PathBuf>) -> ExitCode {
+    let socket = socket_or_default(socket);
+    match call(&socket, &Request::Status, STATUS_TIMEOUT) {
+        Ok((Status::Found, payload)) => {
+            let doc: Value = match serde_json::from_slice(&payload) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("workbench-cached: status: bad JSON from the daemon: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            if json {
+                println!("{doc}");
+            } else {
+                print!("{}", render_status(&doc));
+            }
+            ExitCode::SUCCESS
+        }
+        Ok((status, payload)) => fail("status", status, &payload),
+        Err(e) => {
+            eprintln!("workbench-cached: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// `sync`: exit 0 and what changed, or non-zero with the reason.
+pub fn sync(socket: Option<PathBuf>) -> ExitCode {
+    let socket = socket_or_default(socket);
+    match call(&socket, &Request::Sync, SYNC_TIMEOUT) {
+        Ok((Status::Found, payload)) => {
+            let doc: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+            print!("{}", render_sync(&doc));
+            ExitCode::SUCCESS
+        }
+        Ok((status, payload)) => {
+            let doc: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+            if let Some(err) = doc.get("error").and_then(Value::as_str) {
+                eprintln!("workbench-cached: sync failed: {err}");
+                return ExitCode::from(1);
+            }
+            fail("sync", status, &payload)
+        }
+        Err(e) => {
+            eprintln!("workbench-cached: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// `invalidate`.
+pub fn invalidate(target: InvalidateArg, socket: Option<PathBuf>) -> ExitCode {
+    let socket = socket_or_default(socket);
+    let target = match target {
+        InvalidateArg::User(n) => InvalidateTarget::User(n.into_bytes()),
+        InvalidateArg::Group(n) => InvalidateTarget::Group(n.into_bytes()),
+        InvalidateArg::All => InvalidateTarget::All,
+    };
+    match call(&socket, &Request::Invalidate(target), STATUS_TIMEOUT) {
+        Ok((Status::Found, payload)) => {
+            let doc: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+            let n = doc.get("dropped").and_then(Value::as_u64).unwrap_or(0);
+            println!("dropped {n} cached entries; refetching from the server");
+            ExitCode::SUCCESS
+        }
+        Ok((status, payload)) => fail("invalidate", status, &payload),
+        Err(e) => {
+            eprintln!("workbench-cached: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// `check-config`: prints the effective configuration, exits non-zero when invalid.
+pub fn check_config(config: Option<&Path>) -> ExitCode {
+    match Config::load(config) {
+        Ok(loaded) => {
+            print!("{}", crate::config::check::render(&loaded));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("workbench-cached: configuration error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn fail(what: &str, status: Status, payload: &[u8]) -> ExitCode {
+    let msg = String::from_utf8_lossy(payload);
+    match status {
+        Status::Denied => {
+            eprintln!("workbench-cached: {what}: permission denied: {msg}");
+            ExitCode::from(4)
+        }
+        other => {
+            eprintln!("workbench-cached: {what}: {other:?}: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn s<'a>(doc: &'a Value, path: &[&str]) -> &'a Value {
+    let mut v = doc;
+    for p in path {
+        v = v.get(*p).unwrap_or(&Value::Null);
+    }
+    v
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Human-readable `status`.
+pub fn render_status(doc: &Value) -> String {
+    let mut out = String::new();
+    let line = |out: &mut String, k: &str, v: String| out.push_str(&format!("{k:<18}{v}\n"));
+    line(&mut out, "server", text(s(doc, &["server", "address"])));
+    line(
+        &mut out,
+        "reachable",
+        text(s(doc, &["server", "reachable"])),
+    );
+    line(
+        &mut out,
+        "last sync",
+        format!(
+            "{} ({}s ago)",
+            text(s(doc, &["server", "last_sync"])),
+            text(s(doc, &["server", "last_sync_age_s"]))
+        ),
+    );
+    line(
+        &mut out,
+        "last error",
+        text(s(doc, &["server", "last_error"])),
+    );
+    line(&mut out, "serving stale", text(s(doc, &["serving_stale"])));
+    line(&mut out, "user token", text(s(doc, &["tokens", "user"])));
+    line(&mut out, "admin token", text(s(doc, &["tokens", "admin"])));
+    line(
+        &mut out,
+        "cached",
+        format!(
+            "{} users, {} groups, {} shadow entries",
+            text(s(doc, &["cached", "users"])),
+            text(s(doc, &["cached", "groups"])),
+            text(s(doc, &["cached", "shadow"]))
+        ),
+    );
+    let mut refused = text(s(doc, &["refused", "total"]));
+    if let Some(obj) = s(doc, &["refused"]).as_object() {
+        let reasons: Vec<String> = obj
+            .iter()
+            .filter(|(k, _)| k.as_str() != "total")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !reasons.is_empty() {
+            refused.push_str(&format!(" ({})", reasons.join(", ")));
+        }
+    }
+    line(&mut out, "refused", refused);
+    line(
+        &mut out,
+        "lookups",
+        format!(
+            "{} (hit ratio {:.3})",
+            text(s(doc, &["lookups"])),
+            s(doc, &["hit_ratio"]).as_f64().unwrap_or(0.0)
+        ),
+    );
+    if let Some(entries) = s(doc, &["refused_entries"]).as_array() {
+        for e in entries {
+            out.push_str(&format!(
+                "  refused {} {}: {} ({})\n",
+                text(s(e, &["kind"])),
+                text(s(e, &["scim_id"])),
+                text(s(e, &["reason"])),
+                text(s(e, &["detail"]))
+            ));
+        }
+    }
+    out
+}
+
+/// Human-readable `sync` report.
+pub fn render_sync(doc: &Value) -> String {
+    let mut out = format!(
+        "sync ok: {} users, {} groups in {} ms\n",
+        text(s(doc, &["users"])),
+        text(s(doc, &["groups"])),
+        text(s(doc, &["duration_ms"]))
+    );
+    for kind in ["users", "groups"] {
+        for change in ["added", "removed", "changed"] {
+            if let Some(list) = s(doc, &["changes", kind, change]).as_array() {
+                if !list.is_empty() {
+                    let names: Vec<String> = list.iter().map(text).collect();
+                    out.push_str(&format!("{kind} {change}: {}\n", names.join(" ")));
+                }
+            }
+        }
+    }
+    if let Some(w) = s(doc, &["warning"]).as_str() {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    out
+}

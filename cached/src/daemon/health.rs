@@ -1,0 +1,50 @@
+//! What `status` reports about the server, the tokens and refused entries.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// State of one token file, as `status` shows it (design.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenHealth {
+    /// Read and, as far as we know, accepted.
+    Ok,
+    /// The file does not exist.
+    #[default]
+    Missing,
+    /// The server answered 401/403 with it.
+    Rejected,
+    /// Admin token file not root-owned or readable by group/others: refused.
+    InsecurePermissions,
+    /// Exists but could not be read or is empty/garbled.
+    Unreadable,
+}
+
+impl TokenHealth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenHealth::Ok => "ok",
+            TokenHealth::Missing => "missing",
+            TokenHealth::Rejected => "rejected",
+            TokenHealth::InsecurePermissions => "insecure-permissions",
+            TokenHealth::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// Server and sync state.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    pub reachable: Option<bool>,
+    pub last_sync: Option<SystemTime>,
+    pub last_attempt: Option<SystemTime>,
+    pub last_error: Option<String>,
+    pub user_token: TokenHealth,
+    pub admin_token: TokenHealth,
+    /// Refusals of the latest sync, by reason key.
+    pub refused: BTreeMap<&'static str, u64>,
+    /// Refusal details (kind, SCIM id, reason, detail) for root's `status`.
+    pub refused_detail: Vec<(String, String, &'static str, String)>,
+    /// A sync that would have emptied the cache is waiting for confirmation.
+    pub empty_pending: bool,
+    pub consecutive_failures: u32,
+}

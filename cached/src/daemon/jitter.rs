@@ -1,0 +1,81 @@
+//! Jittered intervals and exponential backoff (design.md §6, §8): a fleet of daemons
+//! restarted together must not hit the server in lockstep.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Longest wait between failed attempts.
+pub const BACKOFF_CAP: Duration = Duration::from_secs(300);
+/// First retry after a failure.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
+
+/// A tiny xorshift generator: jitter needs spread, not cryptographic quality.
+#[derive(Debug, Clone)]
+pub struct Jitter(u64);
+
+impl Jitter {
+    pub fn seeded() -> Jitter {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        Jitter(t ^ (u64::from(std::process::id()) << 32) | 1)
+    }
+
+    fn next_unit(&mut self) -> f64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// `base` scaled by a uniform factor in `[1 - spread, 1 + spread]`.
+    pub fn spread(&mut self, base: Duration, spread: f64) -> Duration {
+        let f = 1.0 - spread + 2.0 * spread * self.next_unit();
+        base.mul_f64(f.max(0.0))
+    }
+
+    /// The sync interval with ±10% jitter.
+    pub fn sync_interval(&mut self, interval: Duration) -> Duration {
+        self.spread(interval, 0.10)
+    }
+
+    /// Delay after `failures` consecutive failures: exponential from [`BACKOFF_BASE`],
+    /// capped at [`BACKOFF_CAP`] (and at the sync interval), with ±20% jitter.
+    pub fn backoff(&mut self, failures: u32, interval: Duration) -> Duration {
+        let exp = failures.saturating_sub(1).min(16);
+        let raw = BACKOFF_BASE.saturating_mul(1u32 << exp);
+        let capped = raw.min(BACKOFF_CAP).min(interval.max(BACKOFF_BASE));
+        self.spread(capped, 0.20)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_jitter_stays_within_ten_percent() {
+        let mut j = Jitter::seeded();
+        for _ in 0..1000 {
+            let d = j.sync_interval(Duration::from_secs(600));
+            assert!(
+                d >= Duration::from_secs(540) && d <= Duration::from_secs(660),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let mut j = Jitter::seeded();
+        let hour = Duration::from_secs(3600);
+        let first = j.backoff(1, hour);
+        assert!(first <= Duration::from_secs(6));
+        for n in 1..40 {
+            assert!(j.backoff(n, hour) <= BACKOFF_CAP.mul_f64(1.2));
+        }
+        assert!(j.backoff(10, hour) >= BACKOFF_CAP.mul_f64(0.8));
+    }
+}

@@ -1,0 +1,158 @@
+//! `workbench-cached serve`: start-up order, the signal loop and a clean shutdown.
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::cache::store::{OpenOutcome, Store};
+use crate::config::Config;
+use crate::daemon::state::Shared;
+use crate::daemon::sync::Syncer;
+use crate::daemon::{logging, notify};
+use crate::server::listener;
+
+/// How long SIGTERM waits for in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs the daemon until SIGTERM/SIGINT. Returns the process exit code.
+pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
+    // Tokens and hashes live in this process' memory: no core dumps, no ptrace by
+    // non-root users.
+    // SAFETY: prctl with PR_SET_DUMPABLE and an integer argument touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+    let loaded = match Config::load(explicit_config.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            // Before logging is set up: stderr reaches the journal under systemd.
+            eprintln!("workbench-cached: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(foreground, loaded.config.log_level);
+    for w in &loaded.warnings {
+        log::warn!("{w}");
+    }
+    let config = loaded.config;
+    let (store, outcome) = match Store::open(&config.cache_path) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("workbench-cached: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match outcome {
+        OpenOutcome::Rebuilt { moved_to, reason } => log::warn!(
+            "cache {} was unreadable ({reason}); moved to {} and rebuilt",
+            config.cache_path.display(),
+            moved_to.display()
+        ),
+        OpenOutcome::Created => log::info!("cache {} created", config.cache_path.display()),
+        OpenOutcome::Existing => {}
+    }
+    let socket_path = config.socket_path.clone();
+    let listener = match listener::bind(&socket_path) {
+        Ok(l) => l,
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("workbench-cached: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let signals = match Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let shared = Shared::new(config);
+    let mut syncer = Syncer::new(Arc::clone(&shared), store, explicit_config);
+    syncer.load_cached();
+
+    let accept_shared = Arc::clone(&shared);
+    let acceptor = thread::Builder::new()
+        .name("accept".into())
+        .spawn(move || listener::serve(listener, accept_shared));
+    let acceptor = match acceptor {
+        Ok(a) => a,
+        Err(e) => {
+            log::error!("cannot start the accept thread: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    log::info!("listening on {}", socket_path.display());
+
+    // One attempt before READY=1 so that a node that boots with the server up has its
+    // users by the time nss-user-lookup.target is reached. Bounded by request-timeout.
+    let report = syncer.sync_once();
+    syncer.finish_attempt(report);
+    notify::notify("READY=1");
+
+    let sync_thread = thread::Builder::new()
+        .name("sync".into())
+        .spawn(move || syncer.run());
+    let sync_thread = match sync_thread {
+        Ok(t) => t,
+        Err(e) => {
+            log::error!("cannot start the sync thread: {e}");
+            return ExitCode::from(1);
+        }
+    };
+
+    wait_for_signals(signals, &shared);
+
+    notify::notify("STOPPING=1");
+    shared.shutdown.store(true, Ordering::SeqCst);
+    shared.request(|_| {});
+    // Wake the blocking accept().
+    let _ = UnixStream::connect(&socket_path);
+    let live = acceptor.join().ok();
+    drain(live.as_deref());
+    if sync_thread.join().is_err() {
+        log::error!("sync thread panicked");
+    }
+    remove_socket(&socket_path);
+    log::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+fn wait_for_signals(mut signals: Signals, shared: &Shared) {
+    for signal in signals.forever() {
+        match signal {
+            SIGHUP => {
+                log::info!("SIGHUP: reloading configuration and tokens");
+                shared.request(|r| r.reload = true);
+            }
+            _ => {
+                log::info!("signal {signal}: shutting down");
+                return;
+            }
+        }
+    }
+}
+
+/// Lets in-flight requests finish: connection threads notice the shutdown flag between
+/// requests and end.
+fn drain(live: Option<&std::sync::atomic::AtomicUsize>) {
+    let Some(live) = live else { return };
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while live.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn remove_socket(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        log::debug!("removing {}: {e}", path.display());
+    }
+}

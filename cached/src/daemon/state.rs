@@ -1,0 +1,142 @@
+//! State shared by the socket server, the sync thread and the signal handler.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::SystemTime;
+
+use crate::cache::index::Index;
+use crate::config::Config;
+use crate::daemon::health::Health;
+use crate::directory::model::Directory;
+
+/// Lock-free counters reported by `status`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Lookups answered (module requests, not CLI commands).
+    pub lookups: AtomicU64,
+    /// Lookups answered with an entry.
+    pub hits: AtomicU64,
+    /// Requests that could not be decoded; their connection was closed.
+    pub bad_requests: AtomicU64,
+    /// Connections refused because the connection limit was reached.
+    pub connections_refused: AtomicU64,
+    /// Shadow requests refused to an unprivileged peer.
+    pub shadow_denied: AtomicU64,
+}
+
+impl Counters {
+    pub fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The directory copy being served: the index for lookups, the mapped data for diffs.
+#[derive(Debug, Default)]
+pub struct Served {
+    pub index: Arc<Index>,
+    pub directory: Arc<Directory>,
+}
+
+/// Requests from the CLI or signals to the sync thread.
+#[derive(Debug, Default)]
+pub struct SyncRequests {
+    /// Sync now (CLI `sync`, `invalidate --all`).
+    pub sync_now: bool,
+    /// Re-read configuration and tokens (SIGHUP).
+    pub reload: bool,
+    /// Incremented after every finished sync attempt; CLI waiters watch it.
+    pub generation: u64,
+    /// Outcome of the latest attempt, as the JSON the CLI prints.
+    pub last_report: Option<(bool, serde_json::Value)>,
+}
+
+/// Everything shared between threads.
+pub struct Shared {
+    pub config: RwLock<Arc<Config>>,
+    pub served: RwLock<Served>,
+    pub health: Mutex<Health>,
+    pub counters: Counters,
+    pub sync: Mutex<SyncRequests>,
+    pub sync_wake: Condvar,
+    pub shutdown: AtomicBool,
+    pub started: SystemTime,
+    /// GID of `shadow-group` read from /etc/group, or [`NO_GID`].
+    pub shadow_gid: AtomicU32,
+}
+
+/// Sentinel for "shadow-group does not exist": `(gid_t)-1` is never a real group.
+pub const NO_GID: u32 = u32::MAX;
+
+impl Shared {
+    pub fn new(config: Config) -> Arc<Shared> {
+        Arc::new(Shared {
+            config: RwLock::new(Arc::new(config)),
+            served: RwLock::new(Served::default()),
+            health: Mutex::new(Health::default()),
+            counters: Counters::default(),
+            sync: Mutex::new(SyncRequests::default()),
+            sync_wake: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            started: SystemTime::now(),
+            shadow_gid: AtomicU32::new(NO_GID),
+        })
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(c) => Arc::clone(&c),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The index to answer from; cheap (an `Arc` clone), never waits on a sync.
+    pub fn index(&self) -> Arc<Index> {
+        match self.served.read() {
+            Ok(s) => Arc::clone(&s.index),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner().index),
+        }
+    }
+
+    pub fn directory(&self) -> Arc<Directory> {
+        match self.served.read() {
+            Ok(s) => Arc::clone(&s.directory),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner().directory),
+        }
+    }
+
+    pub fn serve(&self, directory: Directory) {
+        let index = Arc::new(Index::build(&directory));
+        let directory = Arc::new(directory);
+        match self.served.write() {
+            Ok(mut s) => *s = Served { index, directory },
+            Err(poisoned) => *poisoned.into_inner() = Served { index, directory },
+        }
+    }
+
+    pub fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn sync_requests(&self) -> std::sync::MutexGuard<'_, SyncRequests> {
+        self.sync.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn shadow_gid(&self) -> Option<u32> {
+        match self.shadow_gid.load(Ordering::Relaxed) {
+            NO_GID => None,
+            g => Some(g),
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// Asks the sync thread to act now and wakes it.
+    pub fn request(&self, f: impl FnOnce(&mut SyncRequests)) {
+        let mut r = self.sync_requests();
+        f(&mut r);
+        drop(r);
+        self.sync_wake.notify_all();
+    }
+}

@@ -1,0 +1,77 @@
+//! The `status --json` document (design.md §4). Field names are a contract: operators
+//! script against them. Never includes a token or a hash.
+
+use std::sync::atomic::Ordering;
+
+use serde_json::{json, Map, Value};
+
+use crate::daemon::clock::{age_secs, rfc3339};
+use crate::daemon::state::Shared;
+
+/// Builds the document; `root` adds per-entry refusal details.
+pub fn build(shared: &Shared, root: bool) -> Value {
+    let config = shared.config();
+    let counts = shared.index().counts();
+    let health = shared.health().clone();
+    let c = &shared.counters;
+    let lookups = c.lookups.load(Ordering::Relaxed);
+    let hits = c.hits.load(Ordering::Relaxed);
+    let mut refused = Map::new();
+    refused.insert(
+        "total".into(),
+        json!(health.refused.values().copied().sum::<u64>()),
+    );
+    for (reason, n) in &health.refused {
+        refused.insert((*reason).into(), json!(n));
+    }
+    let serving_stale = health.last_sync.is_some()
+        && health.last_error.is_some()
+        && health.last_attempt > health.last_sync;
+    let mut doc = json!({
+        "server": {
+            "address": config.server_address_text,
+            "reachable": health.reachable,
+            "last_sync": health.last_sync.map(rfc3339),
+            "last_sync_age_s": health.last_sync.map(age_secs),
+            "last_attempt": health.last_attempt.map(rfc3339),
+            "last_error": health.last_error,
+            "consecutive_failures": health.consecutive_failures,
+        },
+        "tokens": {
+            "user": health.user_token.as_str(),
+            "admin": health.admin_token.as_str(),
+        },
+        "cached": {
+            "users": counts.users,
+            "groups": counts.groups,
+            "shadow": counts.shadow,
+        },
+        "refused": Value::Object(refused),
+        "serving_stale": serving_stale,
+        "empty_sync_pending": health.empty_pending,
+        "lookups": lookups,
+        "hits": hits,
+        "hit_ratio": if lookups == 0 { 0.0 } else { hits as f64 / lookups as f64 },
+        "bad_requests": c.bad_requests.load(Ordering::Relaxed),
+        "connections_refused": c.connections_refused.load(Ordering::Relaxed),
+        "shadow_denied": c.shadow_denied.load(Ordering::Relaxed),
+        "daemon": {
+            "pid": std::process::id(),
+            "uptime_s": age_secs(shared.started),
+            "version": env!("CARGO_PKG_VERSION"),
+        },
+    });
+    if root {
+        let entries: Vec<Value> = health
+            .refused_detail
+            .iter()
+            .map(|(kind, id, reason, detail)| {
+                json!({"kind": kind, "scim_id": id, "reason": reason, "detail": detail})
+            })
+            .collect();
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert("refused_entries".into(), Value::Array(entries));
+        }
+    }
+    doc
+}

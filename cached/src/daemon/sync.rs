@@ -1,0 +1,447 @@
+//! The sync thread: full copies of Users and Groups every `sync-interval` (jittered),
+//! exponential backoff after failures, on demand for `workbench-cached sync`, and the
+//! reload of configuration and tokens on `SIGHUP`.
+//!
+//! A copy is applied only when every page arrived and mapping succeeded; otherwise the
+//! previous copy keeps being served (design.md §6). A copy that would empty a non-empty
+//! cache is applied only when the next copy confirms it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{json, Value};
+
+use crate::cache::store::Store;
+use crate::config::Config;
+use crate::daemon::jitter::Jitter;
+use crate::daemon::state::{Shared, NO_GID};
+use crate::daemon::token_slots::TokenSlot;
+use crate::directory::local_accounts::LocalAccounts;
+use crate::directory::mapping::build_directory;
+use crate::directory::model::{Directory, EntryKind};
+use crate::scim::client::ScimClient;
+use crate::scim::error::ScimError;
+use crate::tokens::file::TokenKind;
+
+/// Local account databases, read directly (never through NSS: see the recursion guard).
+pub const LOCAL_PASSWD: &str = "/etc/passwd";
+pub const LOCAL_GROUP: &str = "/etc/group";
+
+/// How often token files are checked for changes while waiting.
+const TOKEN_POLL: Duration = Duration::from_secs(2);
+
+/// Why a sync attempt did not apply a new copy.
+#[derive(Debug)]
+pub enum SyncError {
+    NoUserToken(&'static str),
+    Scim {
+        what: &'static str,
+        source: ScimError,
+    },
+    LocalAccounts {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    Store(crate::cache::store::StoreError),
+    WouldEmpty,
+}
+
+impl std::fmt::Display for SyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncError::NoUserToken(state) => write!(f, "user token {state}: cannot fetch users"),
+            SyncError::Scim { what, source } => write!(f, "fetching {what}: {source}"),
+            SyncError::LocalAccounts { path, source } => {
+                write!(f, "reading {}: {source}", path.display())
+            }
+            SyncError::Store(e) => write!(f, "{e}"),
+            SyncError::WouldEmpty => write!(
+                f,
+                "the server returned no users while the cache has some; keeping the cache \
+                 until the next sync confirms it"
+            ),
+        }
+    }
+}
+
+/// Owns everything a sync needs.
+pub struct Syncer {
+    shared: Arc<Shared>,
+    store: Store,
+    client: Option<ScimClient>,
+    user_token: TokenSlot,
+    admin_token: TokenSlot,
+    jitter: Jitter,
+    /// Set when a copy came back empty over a non-empty cache.
+    empty_seen: bool,
+    /// Refusals already logged (kind, SCIM id, reason): each is logged once.
+    logged_refusals: std::collections::HashSet<(EntryKind, String, &'static str)>,
+    explicit_config: Option<PathBuf>,
+}
+
+impl Syncer {
+    pub fn new(shared: Arc<Shared>, store: Store, explicit_config: Option<PathBuf>) -> Syncer {
+        let config = shared.config();
+        let mut s = Syncer {
+            user_token: TokenSlot::new(TokenKind::User, config.user_token_path.clone()),
+            admin_token: TokenSlot::new(TokenKind::Admin, config.admin_token_path.clone()),
+            client: None,
+            shared,
+            store,
+            jitter: Jitter::seeded(),
+            empty_seen: false,
+            logged_refusals: Default::default(),
+            explicit_config,
+        };
+        s.rebuild_client(&config);
+        s.publish_tokens();
+        s
+    }
+
+    fn rebuild_client(&mut self, config: &Config) {
+        self.client = match ScimClient::new(config) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log::error!("cannot set up the SCIM client: {e}");
+                self.shared.health().last_error = Some(format!("SCIM client: {e}"));
+                None
+            }
+        };
+    }
+
+    fn publish_tokens(&self) {
+        let mut h = self.shared.health();
+        h.user_token = self.user_token.health();
+        h.admin_token = self.admin_token.health();
+    }
+
+    /// Serves what the cache file holds (before the first sync).
+    pub fn load_cached(&mut self) {
+        match self.store.load() {
+            Ok(snap) => {
+                let n = snap.directory.users.len();
+                if snap.synced_at.is_some() {
+                    self.shared.health().last_sync = snap.synced_at;
+                }
+                self.shared.serve(snap.directory);
+                log::info!("cache {}: {n} users loaded", self.store.path().display());
+            }
+            Err(e) => log::error!("{e}; starting with an empty cache"),
+        }
+    }
+
+    /// One sync attempt, reported to the shared state and returned for the CLI.
+    pub fn sync_once(&mut self) -> (bool, Value) {
+        let started = Instant::now();
+        let before = self.shared.directory();
+        let result = self.fetch_and_apply();
+        let now = SystemTime::now();
+        self.publish_tokens();
+        let mut h = self.shared.health();
+        h.last_attempt = Some(now);
+        match result {
+            Ok(applied) => {
+                h.reachable = Some(true);
+                h.last_sync = Some(now);
+                h.last_error = applied.admin_error.clone();
+                h.consecutive_failures = 0;
+                h.empty_pending = false;
+                drop(h);
+                let after = self.shared.directory();
+                let report = json!({
+                    "ok": true,
+                    "duration_ms": started.elapsed().as_millis() as u64,
+                    "users": after.users.len(),
+                    "groups": after.groups.len(),
+                    "changes": diff(&before, &after),
+                    "refused": after_refused_total(&self.shared),
+                    "shadow": if applied.shadow_updated { "updated" } else { "kept" },
+                    "warning": applied.admin_error,
+                });
+                (true, report)
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if let SyncError::Scim { source, .. } = &e {
+                    h.reachable = Some(!source.is_unreachable());
+                }
+                h.empty_pending = matches!(e, SyncError::WouldEmpty);
+                h.consecutive_failures = h.consecutive_failures.saturating_add(1);
+                h.last_error = Some(msg.clone());
+                drop(h);
+                log::warn!("sync failed: {msg}");
+                (false, json!({ "ok": false, "error": msg }))
+            }
+        }
+    }
+
+    fn fetch_and_apply(&mut self) -> Result<Applied, SyncError> {
+        self.user_token.reload_if_changed();
+        self.admin_token.reload_if_changed();
+        let config = self.shared.config();
+        if self.client.is_none() {
+            self.rebuild_client(&config);
+        }
+        let Some(client) = self.client.as_ref() else {
+            return Err(SyncError::Scim {
+                what: "nothing",
+                source: ScimError::Connect("SCIM client not configured".into()),
+            });
+        };
+        let Some(token) = self.user_token.usable().cloned() else {
+            return Err(SyncError::NoUserToken(self.user_token.health().as_str()));
+        };
+        let users = match client.fetch_all_users(&token) {
+            Ok(u) => u,
+            Err(e) => {
+                if e.is_auth() {
+                    self.user_token.mark_rejected();
+                }
+                return Err(SyncError::Scim {
+                    what: "Users",
+                    source: e,
+                });
+            }
+        };
+        let groups = client.fetch_all_groups(&token).map_err(|e| {
+            if e.is_auth() {
+                self.user_token.mark_rejected();
+            }
+            SyncError::Scim {
+                what: "Groups",
+                source: e,
+            }
+        })?;
+        self.user_token.mark_accepted();
+        // Shadow: only with the admin token, and only for shadow data.
+        let mut admin_error = None;
+        let admin_users = match self.admin_token.usable().cloned() {
+            Some(admin) => match client.fetch_all_users(&admin) {
+                Ok(u) => {
+                    self.admin_token.mark_accepted();
+                    Some(u)
+                }
+                Err(e) => {
+                    if e.is_auth() {
+                        self.admin_token.mark_rejected();
+                    }
+                    admin_error = Some(format!("shadow data not refreshed: {e}"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let local = LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP)).map_err(
+            |source| SyncError::LocalAccounts {
+                path: PathBuf::from(LOCAL_PASSWD),
+                source,
+            },
+        )?;
+        self.shared.shadow_gid.store(
+            local.gid_of_group(&config.shadow_group).unwrap_or(NO_GID),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let mut dir = build_directory(&users, &groups, admin_users.as_deref(), &config, &local);
+        let current = self.shared.directory();
+        if dir.users.is_empty() && !current.users.is_empty() && !self.empty_seen {
+            self.empty_seen = true;
+            return Err(SyncError::WouldEmpty);
+        }
+        self.empty_seen = false;
+        let shadow_updated = admin_users.is_some();
+        if !shadow_updated {
+            // Keep the hashes we had for users that still exist.
+            let names: std::collections::HashSet<&str> =
+                dir.users.iter().map(|u| u.name.as_str()).collect();
+            dir.shadow = current
+                .shadow
+                .iter()
+                .filter(|s| names.contains(s.name.as_str()))
+                .cloned()
+                .collect();
+        }
+        self.store
+            .replace_all(&dir, shadow_updated, SystemTime::now())
+            .map_err(SyncError::Store)?;
+        self.record_refusals(&dir);
+        self.shared.serve(dir);
+        Ok(Applied {
+            shadow_updated,
+            admin_error,
+        })
+    }
+
+    fn record_refusals(&mut self, dir: &Directory) {
+        let mut counts = std::collections::BTreeMap::new();
+        let mut detail = Vec::new();
+        for r in &dir.refused {
+            *counts.entry(r.reason.as_str()).or_insert(0u64) += 1;
+            let kind = match r.kind {
+                EntryKind::User => "user",
+                EntryKind::Group => "group",
+            };
+            if self
+                .logged_refusals
+                .insert((r.kind, r.scim_id.clone(), r.reason.as_str()))
+            {
+                log::warn!(
+                    "refused {kind} with SCIM id {:?}: {}: {}",
+                    r.scim_id,
+                    r.reason.as_str(),
+                    r.detail
+                );
+            }
+            detail.push((
+                kind.to_string(),
+                r.scim_id.clone(),
+                r.reason.as_str(),
+                r.detail.clone(),
+            ));
+        }
+        let mut h = self.shared.health();
+        h.refused = counts;
+        h.refused_detail = detail;
+    }
+
+    /// SIGHUP: configuration and tokens.
+    fn reload(&mut self) {
+        match Config::load(self.explicit_config.as_deref()) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    log::warn!("{w}");
+                }
+                let config = loaded.config;
+                crate::daemon::logging::set_level(config.log_level);
+                self.user_token.set_path(config.user_token_path.clone());
+                self.admin_token.set_path(config.admin_token_path.clone());
+                self.rebuild_client(&config);
+                match self.shared.config.write() {
+                    Ok(mut c) => *c = Arc::new(config),
+                    Err(p) => *p.into_inner() = Arc::new(config),
+                }
+                log::info!("configuration reloaded");
+            }
+            Err(e) => log::error!("configuration not reloaded, keeping the old one: {e}"),
+        }
+        self.user_token.reload();
+        self.admin_token.reload();
+        self.publish_tokens();
+    }
+
+    /// Runs until shutdown. The first sync has already happened.
+    pub fn run(mut self) {
+        let mut next = self.next_delay();
+        let mut due = Instant::now() + next;
+        loop {
+            let (sync_now, reload) = self.wait_until(due);
+            if self.shared.is_shutting_down() {
+                break;
+            }
+            if reload {
+                self.reload();
+            }
+            if sync_now || reload || Instant::now() >= due {
+                let report = self.sync_once();
+                self.finish_attempt(report);
+                next = self.next_delay();
+                due = Instant::now() + next;
+            }
+        }
+        if let Err(e) = self.store.close() {
+            log::warn!("closing the cache: {e}");
+        }
+    }
+
+    /// Publishes a report for CLI waiters.
+    pub fn finish_attempt(&self, report: (bool, Value)) {
+        self.shared.request(|r| {
+            r.generation = r.generation.wrapping_add(1);
+            r.last_report = Some(report);
+        });
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let config = self.shared.config();
+        let failures = self.shared.health().consecutive_failures;
+        if failures == 0 {
+            self.jitter.sync_interval(config.sync_interval)
+        } else {
+            self.jitter.backoff(failures, config.sync_interval)
+        }
+    }
+
+    /// Sleeps until `due`, a request, or shutdown; polls token files meanwhile.
+    fn wait_until(&mut self, due: Instant) -> (bool, bool) {
+        loop {
+            {
+                let mut r = self.shared.sync_requests();
+                if r.sync_now || r.reload || self.shared.is_shutting_down() {
+                    let out = (r.sync_now, r.reload);
+                    r.sync_now = false;
+                    r.reload = false;
+                    return out;
+                }
+                let left = due.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return (false, false);
+                }
+                let _ = self.shared.sync_wake.wait_timeout(r, left.min(TOKEN_POLL));
+            }
+            let user_changed = self.user_token.reload_if_changed();
+            let admin_changed = self.admin_token.reload_if_changed();
+            if user_changed || admin_changed {
+                self.publish_tokens();
+                // A new token is worth using at once.
+                return (true, false);
+            }
+        }
+    }
+}
+
+struct Applied {
+    shadow_updated: bool,
+    admin_error: Option<String>,
+}
+
+fn after_refused_total(shared: &Shared) -> u64 {
+    shared.health().refused.values().sum()
+}
+
+/// What changed between two copies, by name, for `workbench-cached sync`.
+fn diff(before: &Directory, after: &Directory) -> Value {
+    use std::collections::BTreeMap;
+    fn changes<T: PartialEq>(
+        old: BTreeMap<&str, &T>,
+        new: BTreeMap<&str, &T>,
+    ) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let added = new
+            .keys()
+            .filter(|k| !old.contains_key(*k))
+            .map(|k| k.to_string())
+            .collect();
+        let removed = old
+            .keys()
+            .filter(|k| !new.contains_key(*k))
+            .map(|k| k.to_string())
+            .collect();
+        let changed = new
+            .iter()
+            .filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v))
+            .map(|(k, _)| k.to_string())
+            .collect();
+        (added, removed, changed)
+    }
+    let (ua, ur, uc) = changes(
+        before.users.iter().map(|u| (u.name.as_str(), u)).collect(),
+        after.users.iter().map(|u| (u.name.as_str(), u)).collect(),
+    );
+    let (ga, gr, gc) = changes(
+        before.groups.iter().map(|g| (g.name.as_str(), g)).collect(),
+        after.groups.iter().map(|g| (g.name.as_str(), g)).collect(),
+    );
+    json!({
+        "users": {"added": ua, "removed": ur, "changed": uc},
+        "groups": {"added": ga, "removed": gr, "changed": gc},
+    })
+}

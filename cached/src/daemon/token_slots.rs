@@ -1,0 +1,115 @@
+//! The two token files as the daemon holds them: read at start, on `SIGHUP`, and
+//! whenever a file's fingerprint changes; a 401/403 marks a token rejected until its
+//! file changes.
+
+use std::path::PathBuf;
+
+use crate::daemon::health::TokenHealth;
+use crate::tokens::file::{read_token, TokenKind, TokenState};
+use crate::tokens::secret::BearerToken;
+use crate::tokens::watch::{fingerprint, Fingerprint};
+
+/// One token file.
+#[derive(Debug)]
+pub struct TokenSlot {
+    kind: TokenKind,
+    path: PathBuf,
+    seen: Option<Fingerprint>,
+    state: TokenState,
+    rejected: bool,
+}
+
+impl TokenSlot {
+    pub fn new(kind: TokenKind, path: PathBuf) -> TokenSlot {
+        let mut slot = TokenSlot {
+            kind,
+            path,
+            seen: None,
+            state: TokenState::Missing,
+            rejected: false,
+        };
+        slot.reload();
+        slot
+    }
+
+    /// Re-reads the file unconditionally (start, `SIGHUP`, path change).
+    pub fn reload(&mut self) {
+        self.seen = fingerprint(&self.path);
+        self.state = read_token(&self.path, self.kind);
+        self.rejected = false;
+        match &self.state {
+            TokenState::Ok(_) => {
+                log::info!("{} token {}: loaded", self.label(), self.path.display())
+            }
+            other => log::warn!(
+                "{} token {}: {}",
+                self.label(),
+                self.path.display(),
+                other.describe()
+            ),
+        }
+    }
+
+    /// Re-reads the file if it changed since the last read; true if it did.
+    pub fn reload_if_changed(&mut self) -> bool {
+        let now = fingerprint(&self.path);
+        if now != self.seen {
+            self.reload();
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn set_path(&mut self, path: PathBuf) {
+        if path != self.path {
+            self.path = path;
+            self.reload();
+        }
+    }
+
+    /// The token, unless missing, unusable or rejected by the server.
+    pub fn usable(&self) -> Option<&BearerToken> {
+        match &self.state {
+            TokenState::Ok(t) if !self.rejected => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Called on 401/403.
+    pub fn mark_rejected(&mut self) {
+        if !self.rejected {
+            log::error!(
+                "{} token {}: rejected by the server (401/403); replace the file's contents \
+                 with a valid token (it is re-read automatically)",
+                self.label(),
+                self.path.display()
+            );
+        }
+        self.rejected = true;
+    }
+
+    /// A request with the token succeeded.
+    pub fn mark_accepted(&mut self) {
+        self.rejected = false;
+    }
+
+    pub fn health(&self) -> TokenHealth {
+        if self.rejected {
+            return TokenHealth::Rejected;
+        }
+        match &self.state {
+            TokenState::Ok(_) => TokenHealth::Ok,
+            TokenState::Missing => TokenHealth::Missing,
+            TokenState::InsecurePermissions(_) => TokenHealth::InsecurePermissions,
+            _ => TokenHealth::Unreadable,
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self.kind {
+            TokenKind::User => "user",
+            TokenKind::Admin => "admin",
+        }
+    }
+}

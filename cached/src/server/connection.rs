@@ -1,0 +1,148 @@
+//! One client connection: a sequence of request/response pairs.
+//!
+//! Deadlines keep hostile or stuck clients from holding a thread: a connection idle for
+//! [`IDLE_TIMEOUT`] between requests is closed (the module reconnects transparently), and
+//! a request that has started must arrive completely within [`REQUEST_DEADLINE`] (one
+//! byte per second never completes a frame). A frame that does not decode, claims more
+//! than [`MAX_REQUEST_LEN`] or has the wrong version closes that connection only.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use workbench_wire::frame::{FrameHeader, FRAME_HEADER_LEN, MAX_REQUEST_LEN};
+use workbench_wire::{DecodeError, Request};
+
+use crate::daemon::state::{Counters, Shared};
+use crate::server::handler;
+use crate::server::peer::Peer;
+
+/// Idle time allowed between requests.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time allowed for one request frame once its first byte arrived.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+/// Time allowed to write one response.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Granularity of the shutdown check while idle.
+const POLL_SLICE: Duration = Duration::from_millis(500);
+
+/// Why a connection ended.
+#[derive(Debug)]
+enum ReadError {
+    /// Orderly close by the client between requests.
+    Closed,
+    /// Idle too long, or a frame too slow to arrive.
+    TimedOut,
+    /// The daemon is stopping.
+    Shutdown,
+    Io(io::Error),
+    Garbage(DecodeError),
+}
+
+pub fn run(mut stream: UnixStream, shared: &Shared) {
+    let peer = Peer::of(&stream);
+    if stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
+        return;
+    }
+    loop {
+        let (tag, payload) = match read_frame(&mut stream, shared) {
+            Ok(f) => f,
+            Err(ReadError::Garbage(e)) => {
+                Counters::bump(&shared.counters.bad_requests);
+                log::warn!(
+                    "closing connection from {}: bad request: {e}",
+                    describe(peer)
+                );
+                return;
+            }
+            Err(ReadError::TimedOut) => {
+                log::debug!("closing connection from {}: deadline", describe(peer));
+                return;
+            }
+            Err(ReadError::Io(e)) => {
+                log::debug!("connection from {}: {e}", describe(peer));
+                return;
+            }
+            Err(ReadError::Closed) | Err(ReadError::Shutdown) => return,
+        };
+        let request = match Request::decode(tag, &payload) {
+            Ok(r) => r,
+            Err(e) => {
+                Counters::bump(&shared.counters.bad_requests);
+                log::warn!(
+                    "closing connection from {}: bad request: {e}",
+                    describe(peer)
+                );
+                return;
+            }
+        };
+        let response = handler::answer(&request, peer, shared);
+        if stream.write_all(&response).is_err() {
+            return;
+        }
+    }
+}
+
+fn describe(peer: Option<Peer>) -> String {
+    peer.map_or_else(|| "unknown peer".to_string(), |p| p.to_string())
+}
+
+fn read_frame(stream: &mut UnixStream, shared: &Shared) -> Result<(u8, Vec<u8>), ReadError> {
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    // Wait for the first byte in slices so a stopping daemon is noticed.
+    let idle_since = Instant::now();
+    loop {
+        if shared.is_shutting_down() {
+            return Err(ReadError::Shutdown);
+        }
+        let left = IDLE_TIMEOUT.saturating_sub(idle_since.elapsed());
+        if left.is_zero() {
+            return Err(ReadError::TimedOut);
+        }
+        stream
+            .set_read_timeout(Some(left.min(POLL_SLICE)))
+            .map_err(ReadError::Io)?;
+        match stream.read(&mut header[..1]) {
+            Ok(0) => return Err(ReadError::Closed),
+            Ok(_) => break,
+            Err(e) if is_timeout(&e) => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadError::Io(e)),
+        }
+    }
+    let deadline = Instant::now() + REQUEST_DEADLINE;
+    read_exact_by(stream, &mut header[1..], deadline)?;
+    let hdr = FrameHeader::parse(&header, MAX_REQUEST_LEN).map_err(ReadError::Garbage)?;
+    let mut payload = vec![0u8; hdr.len as usize];
+    read_exact_by(stream, &mut payload, deadline)?;
+    Ok((hdr.tag, payload))
+}
+
+fn read_exact_by(
+    stream: &mut UnixStream,
+    mut buf: &mut [u8],
+    deadline: Instant,
+) -> Result<(), ReadError> {
+    while !buf.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ReadError::TimedOut);
+        }
+        stream.set_read_timeout(Some(left)).map_err(ReadError::Io)?;
+        match stream.read(buf) {
+            Ok(0) => return Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into())),
+            Ok(n) => buf = buf.get_mut(n..).unwrap_or_default(),
+            Err(e) if is_timeout(&e) => return Err(ReadError::TimedOut),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadError::Io(e)),
+        }
+    }
+    Ok(())
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

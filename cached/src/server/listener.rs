@@ -1,0 +1,139 @@
+//! Binding the socket and accepting clients, each on its own small thread.
+//!
+//! A thread per connection keeps a slow or hostile client from delaying anyone else:
+//! lookups are answered from memory, so a connection thread is cheap and short-lived in
+//! CPU terms. The number of connections is bounded; past the bound new connections are
+//! closed at once and counted, and idle ones are closed by their own deadline.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use crate::daemon::state::{Counters, Shared};
+use crate::server::connection;
+
+/// Most connections served at once. Each module thread keeps at most one open.
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// Stack of a connection thread: answers are built on the heap.
+const CONNECTION_STACK: usize = 128 * 1024;
+
+/// Mode of the directory holding the socket.
+pub const SOCKET_DIR_MODE: u32 = 0o755;
+/// Mode of the socket: any local process may look up passwd and group data.
+pub const SOCKET_MODE: u32 = 0o666;
+
+/// Errors binding the socket; they stop the daemon at start.
+#[derive(Debug)]
+pub enum ListenError {
+    Dir { path: PathBuf, source: io::Error },
+    InUse { path: PathBuf },
+    Bind { path: PathBuf, source: io::Error },
+}
+
+impl std::fmt::Display for ListenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenError::Dir { path, source } => {
+                write!(f, "socket directory {}: {source}", path.display())
+            }
+            ListenError::InUse { path } => write!(
+                f,
+                "socket {} is in use by another running daemon",
+                path.display()
+            ),
+            ListenError::Bind { path, source } => {
+                write!(f, "socket {}: {source}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ListenError {}
+
+/// Creates the directory (0755), clears a stale socket, binds, and sets mode 0666.
+pub fn bind(path: &Path) -> Result<UnixListener, ListenError> {
+    if let Some(dir) = path.parent() {
+        if !dir.exists() {
+            fs::create_dir_all(dir)
+                .and_then(|()| {
+                    fs::set_permissions(dir, fs::Permissions::from_mode(SOCKET_DIR_MODE))
+                })
+                .map_err(|source| ListenError::Dir {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+        }
+    }
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        if meta.file_type().is_socket() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(ListenError::InUse {
+                    path: path.to_path_buf(),
+                });
+            }
+            let _ = fs::remove_file(path);
+        }
+    }
+    let listener = UnixListener::bind(path).map_err(|source| ListenError::Bind {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    fs::set_permissions(path, fs::Permissions::from_mode(SOCKET_MODE)).map_err(|source| {
+        ListenError::Bind {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    Ok(listener)
+}
+
+/// Live connection count; the guard decrements it when its thread ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Accepts until shutdown; returns the number of connection threads still running.
+pub fn serve(listener: UnixListener, shared: Arc<Shared>) -> Arc<AtomicUsize> {
+    let live = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        if shared.is_shutting_down() {
+            break;
+        }
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                continue;
+            }
+        };
+        if live.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            live.fetch_sub(1, Ordering::SeqCst);
+            Counters::bump(&shared.counters.connections_refused);
+            drop(stream);
+            continue;
+        }
+        let slot = Slot(Arc::clone(&live));
+        let shared = Arc::clone(&shared);
+        let spawned = thread::Builder::new()
+            .name("conn".into())
+            .stack_size(CONNECTION_STACK)
+            .spawn(move || {
+                let _slot = slot;
+                connection::run(stream, &shared);
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot start a connection thread: {e}");
+        }
+    }
+    live
+}
