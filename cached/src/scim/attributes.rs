@@ -52,3 +52,6 @@ pub const FILTER: &str = "filter";
 pub const ERROR_DETAIL: &str = "detail";
 pub const ERROR_SCIM_TYPE: &str = "scimType";
 pub const ERROR_STATUS: &str = "status";
+
+// Common to every message and resource (RFC 7643 §3).
+pub const SCHEMAS: &str = "schemas";

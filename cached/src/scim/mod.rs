@@ -1,2 +1,12 @@
 //! Client for the Workbench SCIM API (design.md §2).
 pub mod attributes;
+pub mod client;
+pub mod error;
+pub mod lookup;
+pub mod paging;
+pub mod transport;
+mod unix_transport;
+
+pub use client::ScimClient;
+pub use error::ScimError;
+pub use lookup::{GroupFilter, UserFilter};

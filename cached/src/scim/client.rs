@@ -1,0 +1,68 @@
+//! The SCIM client the daemon uses: one per configuration, shared between threads.
+
+use serde_json::Value;
+
+use super::attributes::{GROUPS_ENDPOINT, USERS_ENDPOINT};
+use super::error::ScimError;
+use super::lookup::{lookup_groups, lookup_users, GroupFilter, UserFilter};
+use super::paging::fetch_all;
+use super::transport::HttpTransport;
+use crate::config::Config;
+use crate::tokens::secret::BearerToken;
+
+/// Client for the Workbench SCIM API (design.md §2). Holds no token: each call takes
+/// the one it must use (user token for passwd/group data, admin token for shadow data),
+/// so a token re-read on `SIGHUP` needs no new client. `Send + Sync`; build it once per
+/// configuration (it owns the HTTP agent and its connection pool).
+#[derive(Debug)]
+pub struct ScimClient {
+    transport: HttpTransport,
+    page_size: u32,
+}
+
+impl ScimClient {
+    /// Builds the HTTP agent from `server-address`, `ca-file`, `request-timeout`,
+    /// `page-size` and `allow-insecure-http`. Fails with [`ScimError::Config`] on an
+    /// unreadable or empty `ca-file` or an address the client refuses.
+    pub fn new(config: &Config) -> Result<ScimClient, ScimError> {
+        let transport = HttpTransport::new(
+            &config.server_address,
+            config.ca_file.as_deref(),
+            config.request_timeout,
+            config.allow_insecure_http,
+        )?;
+        Ok(ScimClient {
+            transport,
+            page_size: config.page_size.max(1),
+        })
+    }
+
+    /// Every user resource, raw, all pages or an error (never a partial copy).
+    pub fn fetch_all_users(&self, token: &BearerToken) -> Result<Vec<Value>, ScimError> {
+        fetch_all(&self.transport, token, USERS_ENDPOINT, self.page_size)
+    }
+
+    /// Every group resource, raw, all pages or an error (never a partial copy).
+    pub fn fetch_all_groups(&self, token: &BearerToken) -> Result<Vec<Value>, ScimError> {
+        fetch_all(&self.transport, token, GROUPS_ENDPOINT, self.page_size)
+    }
+
+    /// The users matching `filter` exactly (usually zero or one). An empty vector means
+    /// the server answered "none". [`ScimError::BadFilter`] means: use the full copy.
+    pub fn lookup_user(
+        &self,
+        token: &BearerToken,
+        filter: UserFilter<'_>,
+    ) -> Result<Vec<Value>, ScimError> {
+        lookup_users(&self.transport, token, filter)
+    }
+
+    /// The groups matching `filter` exactly; as [`ScimClient::lookup_user`].
+    pub fn lookup_group(
+        &self,
+        token: &BearerToken,
+        filter: GroupFilter<'_>,
+    ) -> Result<Vec<Value>, ScimError> {
+        lookup_groups(&self.transport, token, filter)
+    }
+}

@@ -1,0 +1,432 @@
+//! One authenticated `GET` against the configured server (design.md §2, §3, §7).
+//!
+//! * `https://`: TLS always verified. Without `ca-file`, against the system's roots
+//!   through `rustls-platform-verifier` (on Linux: the distribution bundle that
+//!   `update-ca-certificates` / `update-ca-trust` maintain, or `SSL_CERT_FILE`). With
+//!   `ca-file`, against exactly the certificates of that PEM bundle (a private CA).
+//! * `http://`: only to a loopback host unless `allow-insecure-http` (checked again
+//!   here although the config layer checks it: the token must never cross a network
+//!   in clear by accident).
+//! * `unix:/path`: HTTP/1.1 over a Unix socket, see [`super::unix_transport`].
+//!
+//! Every request: `request-timeout` bounds the whole exchange (connect, headers, body);
+//! the body is capped ([`MAX_BODY_BYTES`]); redirects are never followed (a 3xx is
+//! returned to the caller as is); proxies from the environment are ignored, so the
+//! token goes to `server-address` and nowhere else.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use ureq::http::HeaderValue;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::Agent;
+
+use super::attributes::SCIM_BASE_SUFFIX;
+use super::error::{sanitize_server_text, scim_error_detail, ScimError};
+use super::unix_transport::{NoResolver, UnixConnector};
+use crate::config::ServerAddress;
+use crate::tokens::secret::BearerToken;
+
+/// Largest response body accepted for one page. Generous on purpose: one user with a
+/// 10 MB `displayName` must still fit; anything beyond is a hostile or broken server.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Largest error body read to find an RFC 7644 `detail`; larger ones are ignored.
+const MAX_ERROR_BODY_BYTES: u64 = 64 * 1024;
+
+/// The media type of RFC 7644.
+const SCIM_MEDIA_TYPE: &str = "application/scim+json";
+
+/// What came back for one request.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// The body for a 200 (up to [`MAX_BODY_BYTES`]); for other statuses the body if it
+    /// was small enough to look for an error detail, else empty.
+    pub body: Vec<u8>,
+    /// The `Location` of a 3xx, sanitized for logs.
+    pub location: Option<String>,
+}
+
+impl HttpResponse {
+    /// The body of a 200; any other status as the matching [`ScimError`]. `filtered` says
+    /// whether the request carried a `filter`: a 400 then means the server does not
+    /// support that filter, and the caller falls back to its full copy.
+    pub fn into_ok_body(self, path: &str, filtered: bool) -> Result<Vec<u8>, ScimError> {
+        let path = path.to_string();
+        match self.status {
+            200 => Ok(self.body),
+            300..=399 => Err(ScimError::Redirect {
+                path,
+                status: self.status,
+                location: self.location,
+            }),
+            401 | 403 => Err(ScimError::Unauthorized {
+                path,
+                status: self.status,
+            }),
+            400 if filtered => Err(ScimError::BadFilter {
+                path,
+                reason: match scim_error_detail(&self.body) {
+                    Some(detail) => format!("HTTP 400: {detail}"),
+                    None => "HTTP 400".to_string(),
+                },
+            }),
+            status => Err(ScimError::Http {
+                path,
+                status,
+                scim_detail: scim_error_detail(&self.body),
+            }),
+        }
+    }
+}
+
+/// Which kind of connection an [`HttpTransport`] makes (for error classification).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Https,
+    Http,
+    Unix,
+}
+
+/// A configured connection to the SCIM server. Cheap to share: `Send + Sync`, and the
+/// agent inside keeps a small pool of idle connections for paging.
+#[derive(Debug)]
+pub struct HttpTransport {
+    agent: Agent,
+    /// `https://host:port` (no path); `http://localhost` for a Unix socket.
+    origin: String,
+    /// Path of the SCIM base, always ending in `/scim/v2`, never in `/`.
+    base_path: String,
+    scheme: Scheme,
+}
+
+impl HttpTransport {
+    /// Builds the agent once. Fails on an unreadable or empty `ca-file`, a malformed
+    /// address, or `http://` to a non-loopback host without `allow_insecure_http`.
+    pub fn new(
+        address: &ServerAddress,
+        ca_file: Option<&Path>,
+        request_timeout: Duration,
+        allow_insecure_http: bool,
+    ) -> Result<HttpTransport, ScimError> {
+        let (scheme, origin, base_path) = match address {
+            ServerAddress::Https { base_url } => {
+                let (origin, path) = split_url(base_url, "https://")?;
+                (Scheme::Https, origin, path)
+            }
+            ServerAddress::Http { base_url } => {
+                let (origin, path) = split_url(base_url, "http://")?;
+                let host = host_of(&origin["http://".len()..]);
+                if !allow_insecure_http && !is_loopback_host(host) {
+                    return Err(ScimError::Config(format!(
+                        "server-address {base_url}: http:// is allowed only to a loopback \
+                         host unless allow-insecure-http=1 (the token would cross the \
+                         network in clear)"
+                    )));
+                }
+                (Scheme::Http, origin, path)
+            }
+            ServerAddress::Unix { base_path, .. } => {
+                if base_path.contains(['?', '#']) || base_path.chars().any(char::is_control) {
+                    return Err(ScimError::Config(format!(
+                        "server-address: bad path {base_path:?} for the Unix socket"
+                    )));
+                }
+                let path = if base_path.starts_with('/') {
+                    base_path.clone()
+                } else {
+                    format!("/{base_path}")
+                };
+                (
+                    Scheme::Unix,
+                    "http://localhost".to_string(),
+                    scim_base_path(&path),
+                )
+            }
+        };
+
+        let root_certs = match (scheme, ca_file) {
+            (Scheme::Https, Some(file)) => RootCerts::new_with_certs(&read_ca_file(file)?),
+            _ => RootCerts::PlatformVerifier,
+        };
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
+            .https_only(scheme == Scheme::Https)
+            .timeout_global(Some(request_timeout))
+            .user_agent(concat!("workbench-cached/", env!("CARGO_PKG_VERSION")))
+            .accept(SCIM_MEDIA_TYPE)
+            .tls_config(TlsConfig::builder().root_certs(root_certs).build())
+            .build();
+        let agent = match address {
+            ServerAddress::Unix { socket, .. } => {
+                Agent::with_parts(config, UnixConnector::new(socket.clone()), NoResolver)
+            }
+            _ => config.new_agent(),
+        };
+        Ok(HttpTransport {
+            agent,
+            origin,
+            base_path,
+            scheme,
+        })
+    }
+
+    /// The request path for `relative` (e.g. `Users?startIndex=1&count=500`), as used in
+    /// errors and logs: `/scim/v2/Users?startIndex=1&count=500`.
+    pub fn path_for(&self, relative: &str) -> String {
+        format!("{}/{}", self.base_path, relative.trim_start_matches('/'))
+    }
+
+    /// `GET <base>/<relative>` with the bearer token. Any HTTP status is a success here;
+    /// see [`HttpResponse::into_ok_body`].
+    pub fn get(&self, relative: &str, token: &BearerToken) -> Result<HttpResponse, ScimError> {
+        let path = self.path_for(relative);
+        let url = format!("{}{}", self.origin, path);
+
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+            .map_err(|_| ScimError::InvalidToken { path: path.clone() })?;
+        auth.set_sensitive(true);
+
+        let mut response = self
+            .agent
+            .get(&url)
+            .header("Authorization", auth)
+            .call()
+            .map_err(|e| self.map_error(e, &path))?;
+
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| sanitize_server_text(&String::from_utf8_lossy(l.as_bytes())));
+        let body = if status == 200 {
+            response
+                .body_mut()
+                .with_config()
+                .limit(MAX_BODY_BYTES)
+                .read_to_vec()
+                .map_err(|e| self.map_error(e, &path))?
+        } else {
+            // Only to look for a SCIM error detail: a failure here must not hide the
+            // status, which is what the caller acts on.
+            response
+                .body_mut()
+                .with_config()
+                .limit(MAX_ERROR_BODY_BYTES)
+                .read_to_vec()
+                .unwrap_or_default()
+        };
+        log::debug!("GET {path}: HTTP {status}, {} bytes", body.len());
+        Ok(HttpResponse {
+            status,
+            body,
+            location,
+        })
+    }
+
+    fn map_error(&self, err: ureq::Error, path: &str) -> ScimError {
+        map_ureq_error(err, path, self.scheme == Scheme::Https)
+    }
+}
+
+/// Translates ureq's error into ours. `tls` says the connection was HTTPS: rustls
+/// reports certificate and handshake failures as `io::ErrorKind::InvalidData`.
+fn map_ureq_error(err: ureq::Error, path: &str, tls: bool) -> ScimError {
+    use std::io::ErrorKind;
+    let path = path.to_string();
+    match err {
+        ureq::Error::Timeout(_) => ScimError::Timeout { path },
+        ureq::Error::HostNotFound => ScimError::Connect {
+            path,
+            reason: "host not found".to_string(),
+        },
+        ureq::Error::ConnectionFailed => ScimError::Connect {
+            path,
+            reason: "connection failed".to_string(),
+        },
+        ureq::Error::Io(e) => match e.kind() {
+            ErrorKind::TimedOut | ErrorKind::WouldBlock => ScimError::Timeout { path },
+            ErrorKind::ConnectionRefused
+            | ErrorKind::NotFound
+            | ErrorKind::PermissionDenied
+            | ErrorKind::AddrNotAvailable
+            | ErrorKind::HostUnreachable
+            | ErrorKind::NetworkUnreachable
+            | ErrorKind::NetworkDown => ScimError::Connect {
+                path,
+                reason: e.to_string(),
+            },
+            ErrorKind::InvalidData if tls => ScimError::Tls {
+                path,
+                reason: e.to_string(),
+            },
+            _ => ScimError::Transport {
+                path,
+                reason: e.to_string(),
+            },
+        },
+        ureq::Error::Rustls(e) => ScimError::Tls {
+            path,
+            reason: e.to_string(),
+        },
+        ureq::Error::Tls(e) => ScimError::Tls {
+            path,
+            reason: e.to_string(),
+        },
+        ureq::Error::BodyExceedsLimit(limit) => ScimError::TooLarge {
+            path,
+            reason: format!("body larger than {limit} bytes"),
+        },
+        ureq::Error::LargeResponseHeader(size, limit) => ScimError::TooLarge {
+            path,
+            reason: format!("response header of {size} bytes (limit {limit})"),
+        },
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::RequireHttpsOnly(_) => {
+            ScimError::Config(format!("cannot build a request for {path}: {err}"))
+        }
+        ureq::Error::Protocol(e) => ScimError::Transport {
+            path,
+            reason: format!("HTTP protocol error: {e}"),
+        },
+        other => ScimError::Transport {
+            path,
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Splits `https://host:port/prefix` into origin and SCIM base path (with `/scim/v2`
+/// appended unless already there). Refuses what has no place in a server address:
+/// credentials, query, fragment, control characters, an empty host.
+fn split_url(url: &str, scheme: &str) -> Result<(String, String), ScimError> {
+    let bad = |why: &str| ScimError::Config(format!("server-address {url:?}: {why}"));
+    let rest = match url.get(..scheme.len()) {
+        Some(prefix) if prefix.eq_ignore_ascii_case(scheme) => &url[scheme.len()..],
+        _ => return Err(bad(&format!("does not start with {scheme}"))),
+    };
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad("contains whitespace or control characters"));
+    }
+    if url.contains(['?', '#']) {
+        return Err(bad("must not contain a query or fragment"));
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if authority.contains('@') {
+        return Err(bad("must not contain credentials"));
+    }
+    if host_of(authority).is_empty() {
+        return Err(bad("has no host"));
+    }
+    Ok((format!("{scheme}{authority}"), scim_base_path(path)))
+}
+
+/// `path` without trailing slashes, ending in `/scim/v2`.
+fn scim_base_path(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.ends_with(SCIM_BASE_SUFFIX) {
+        trimmed.to_string()
+    } else {
+        format!("{trimmed}{SCIM_BASE_SUFFIX}")
+    }
+}
+
+/// The host of `host[:port]` or `[v6]:port`.
+fn host_of(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    authority.split(':').next().unwrap_or("")
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+/// The certificates of a PEM bundle; an unreadable file or one without any
+/// certificate is a configuration error (never a silent fallback to system roots).
+fn read_ca_file(file: &Path) -> Result<Vec<Certificate<'static>>, ScimError> {
+    let bad = |why: String| ScimError::Config(format!("ca-file {}: {why}", file.display()));
+    let pem = std::fs::read(file).map_err(|e| bad(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(cert)) => certs.push(cert.to_owned()),
+            Ok(_) => {}
+            Err(e) => return Err(bad(format!("bad PEM: {e}"))),
+        }
+    }
+    if certs.is_empty() {
+        return Err(bad("no certificate in the file".to_string()));
+    }
+    Ok(certs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_paths() {
+        let split = |u: &str| split_url(u, "https://").unwrap();
+        assert_eq!(
+            split("https://wb.example.com"),
+            ("https://wb.example.com".into(), "/scim/v2".into())
+        );
+        assert_eq!(
+            split("https://wb:8443/rstudio/"),
+            ("https://wb:8443".into(), "/rstudio/scim/v2".into())
+        );
+        assert_eq!(
+            split("HTTPS://wb/scim/v2/"),
+            ("https://wb".into(), "/scim/v2".into())
+        );
+        assert!(split_url("https://u:p@wb", "https://").is_err());
+        assert!(split_url("https://wb/?x=1", "https://").is_err());
+        assert!(split_url("https:///x", "https://").is_err());
+        assert!(split_url("http://wb", "https://").is_err());
+    }
+
+    #[test]
+    fn loopback_only_for_http() {
+        for host in ["localhost", "127.0.0.1", "127.1.2.3", "[::1]"] {
+            let addr = ServerAddress::Http {
+                base_url: format!("http://{host}:8080"),
+            };
+            HttpTransport::new(&addr, None, Duration::from_secs(1), false).unwrap();
+        }
+        let remote = ServerAddress::Http {
+            base_url: "http://10.1.2.3".into(),
+        };
+        let err = HttpTransport::new(&remote, None, Duration::from_secs(1), false).unwrap_err();
+        assert!(matches!(err, ScimError::Config(_)), "{err}");
+        HttpTransport::new(&remote, None, Duration::from_secs(1), true).unwrap();
+    }
+
+    #[test]
+    fn ca_file_must_hold_a_certificate() {
+        let dir = std::env::temp_dir().join(format!("scim-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a pem\n").unwrap();
+        let addr = ServerAddress::Https {
+            base_url: "https://localhost".into(),
+        };
+        for file in [empty.as_path(), dir.join("missing.pem").as_path()] {
+            let err =
+                HttpTransport::new(&addr, Some(file), Duration::from_secs(1), false).unwrap_err();
+            assert!(matches!(err, ScimError::Config(_)), "{err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
