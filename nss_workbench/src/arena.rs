@@ -1,0 +1,154 @@
+//! Carves strings and pointer arrays out of the caller's `char *buffer`.
+//!
+//! Every reservation is bounds-checked with checked arithmetic before a single byte is
+//! written, and pointer arrays are aligned for the buffer's actual address (glibc gives
+//! no alignment guarantee for `buffer`).
+
+use std::mem::{align_of, size_of};
+
+use libc::c_char;
+
+/// The caller's buffer does not hold the record: `TRYAGAIN`/`ERANGE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferTooSmall;
+
+/// A bump allocator over `[base, base + len)`.
+#[derive(Debug)]
+pub struct Arena {
+    base: *mut u8,
+    len: usize,
+    used: usize,
+}
+
+impl Arena {
+    /// # Safety
+    ///
+    /// `base` must be valid for writes of `len` bytes for as long as the arena and the
+    /// pointers it hands out are used, and not be accessed otherwise meanwhile.
+    pub unsafe fn new(base: *mut c_char, len: usize) -> Arena {
+        Arena {
+            base: base.cast::<u8>(),
+            len,
+            used: 0,
+        }
+    }
+
+    /// Bytes handed out so far, alignment padding included.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// Reserves `size` bytes aligned to `align` (a power of two) and returns their start.
+    fn reserve(&mut self, align: usize, size: usize) -> Result<*mut u8, BufferTooSmall> {
+        let addr = (self.base as usize)
+            .checked_add(self.used)
+            .ok_or(BufferTooSmall)?;
+        let pad = addr.wrapping_neg() & (align - 1);
+        let start = self.used.checked_add(pad).ok_or(BufferTooSmall)?;
+        let end = start.checked_add(size).ok_or(BufferTooSmall)?;
+        if end > self.len {
+            return Err(BufferTooSmall);
+        }
+        self.used = end;
+        // SAFETY: start <= end <= len, so the result stays inside the caller's buffer.
+        Ok(unsafe { self.base.add(start) })
+    }
+
+    /// Copies `s` plus a terminating NUL.
+    pub fn string(&mut self, s: &[u8]) -> Result<*mut c_char, BufferTooSmall> {
+        let n = s.len().checked_add(1).ok_or(BufferTooSmall)?;
+        let dst = self.reserve(1, n)?;
+        // SAFETY: `dst` has room for `s.len() + 1` bytes (just reserved), and `s` is a
+        // Rust slice that cannot overlap the caller's buffer we exclusively write.
+        unsafe {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), dst, s.len());
+            dst.add(s.len()).write(0);
+        }
+        Ok(dst.cast::<c_char>())
+    }
+
+    /// Reserves a NULL-terminated array of `n` string pointers, all NULL for now.
+    pub fn pointer_array(&mut self, n: usize) -> Result<PointerArray, BufferTooSmall> {
+        let slots = n.checked_add(1).ok_or(BufferTooSmall)?;
+        let bytes = slots
+            .checked_mul(size_of::<*mut c_char>())
+            .ok_or(BufferTooSmall)?;
+        let start = self.reserve(align_of::<*mut c_char>(), bytes)?;
+        let array = start.cast::<*mut c_char>();
+        for i in 0..slots {
+            // SAFETY: `array` is aligned (reserve) and has `slots` slots.
+            unsafe { array.add(i).write(std::ptr::null_mut()) };
+        }
+        Ok(PointerArray { array, len: n })
+    }
+}
+
+/// A pointer array inside the caller's buffer; the slot after the last stays NULL.
+#[derive(Debug)]
+pub struct PointerArray {
+    array: *mut *mut c_char,
+    len: usize,
+}
+
+impl PointerArray {
+    pub fn as_ptr(&self) -> *mut *mut c_char {
+        self.array
+    }
+
+    /// Stores `p` in slot `i`; out-of-range indices (including the terminator) are
+    /// ignored.
+    // `p` is only stored, never dereferenced.
+    #[allow(clippy::not_unsafe_ptr_arg_deref)]
+    pub fn set(&mut self, i: usize, p: *mut c_char) {
+        if i < self.len {
+            // SAFETY: i < len and the array has len + 1 aligned slots.
+            unsafe { self.array.add(i).write(p) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    #[test]
+    fn strings_are_nul_terminated_and_bounded() {
+        let mut buf = [0x55u8; 8];
+        let mut a = unsafe { Arena::new(buf.as_mut_ptr().cast(), buf.len()) };
+        let p = a.string(b"abc").unwrap();
+        assert_eq!(unsafe { CStr::from_ptr(p) }.to_bytes(), b"abc");
+        assert_eq!(a.string(b"defg"), Err(BufferTooSmall));
+        assert_eq!(a.string(b"def").map(|_| ()), Ok(()));
+        assert_eq!(a.used(), 8);
+        assert_eq!(a.string(b""), Err(BufferTooSmall));
+    }
+
+    #[test]
+    fn pointer_arrays_are_aligned_for_every_offset() {
+        let mut buf = vec![0u8; 256];
+        let align = align_of::<*mut c_char>();
+        for offset in 0..(2 * align) {
+            let base = unsafe { buf.as_mut_ptr().add(offset) };
+            let mut a = unsafe { Arena::new(base.cast(), 256 - offset) };
+            a.string(b"x").unwrap();
+            let arr = a.pointer_array(3).unwrap();
+            assert_eq!(arr.as_ptr() as usize % align, 0, "offset {offset}");
+            assert!(unsafe { (*arr.as_ptr().add(3)).is_null() });
+        }
+    }
+
+    #[test]
+    fn pointer_array_padding_counts_against_the_buffer() {
+        let mut buf = vec![0u8; 64];
+        let align = align_of::<*mut c_char>();
+        // Misalign the start by one byte: padding is align - 1.
+        let base = unsafe { buf.as_mut_ptr().add(1) };
+        let pad = (align - (base as usize % align)) % align;
+        let need = pad + 2 * size_of::<*mut c_char>();
+        let mut small = unsafe { Arena::new(base.cast(), need - 1) };
+        assert!(small.pointer_array(1).is_err());
+        let mut exact = unsafe { Arena::new(base.cast(), need) };
+        assert!(exact.pointer_array(1).is_ok());
+    }
+}

@@ -1,0 +1,332 @@
+//! One Unix stream connection to the daemon and one request/response exchange on it.
+//!
+//! The socket is non-blocking once connected; every read and write that would block
+//! waits in `poll` for at most the time left on the call's [`Deadline`]. `connect` on an
+//! `AF_UNIX` socket cannot be driven by `poll` (a non-blocking connect to a full backlog
+//! fails with `EAGAIN` instead of `EINPROGRESS`), so it is a blocking connect bounded by
+//! `SO_SNDTIMEO`, which the kernel honours for Unix-socket connects.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use libc::{c_int, c_void};
+use workbench_wire::{FrameHeader, Status, FRAME_HEADER_LEN, MAX_RESPONSE_LEN};
+
+use crate::deadline::Deadline;
+use crate::error::{last_errno, ClientError};
+
+/// Payload bytes read per step: a hostile length header cannot make us allocate the
+/// whole [`MAX_RESPONSE_LEN`] up front.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A decoded response frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: Status,
+    pub payload: Vec<u8>,
+}
+
+/// Failure of one exchange, with whether it is the signature of a connection the daemon
+/// had already closed (idle timeout, restart) before it saw our request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExchangeError {
+    pub error: ClientError,
+    /// EOF, `EPIPE` or `ECONNRESET` before any response byte arrived: safe to retry on a
+    /// fresh connection (lookups are idempotent).
+    pub stale: bool,
+}
+
+impl ExchangeError {
+    fn fatal(error: ClientError) -> Self {
+        ExchangeError {
+            error,
+            stale: false,
+        }
+    }
+}
+
+/// An open connection, tagged with the process and socket path it was made for.
+#[derive(Debug)]
+pub struct Connection {
+    fd: OwnedFd,
+    pid: libc::pid_t,
+    path: Vec<u8>,
+}
+
+impl Connection {
+    /// Connects to `path` within `deadline`.
+    pub fn open(path: &[u8], deadline: &Deadline) -> Result<Connection, ClientError> {
+        let (addr, addr_len) = unix_address(path)?;
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(ClientError::Io(last_errno()));
+        }
+        // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        loop {
+            set_send_timeout(&fd, deadline)?;
+            // SAFETY: `addr` is an initialised sockaddr_un and `addr_len` its used size.
+            let rc = unsafe {
+                libc::connect(
+                    fd.as_raw_fd(),
+                    std::ptr::addr_of!(addr).cast::<libc::sockaddr>(),
+                    addr_len,
+                )
+            };
+            if rc == 0 {
+                break;
+            }
+            match last_errno() {
+                libc::EINTR => continue,
+                libc::EISCONN => break,
+                libc::EAGAIN | libc::EINPROGRESS | libc::ETIMEDOUT => {
+                    return Err(ClientError::TimedOut)
+                }
+                libc::ENOENT
+                | libc::ECONNREFUSED
+                | libc::ENOTDIR
+                | libc::EACCES
+                | libc::EPERM
+                | libc::ELOOP
+                | libc::ENAMETOOLONG
+                | libc::EPROTOTYPE
+                | libc::ENOTSOCK => return Err(ClientError::NotRunning),
+                e => return Err(ClientError::Io(e)),
+            }
+        }
+        set_nonblocking(&fd)?;
+        Ok(Connection {
+            fd,
+            // SAFETY: getpid has no preconditions.
+            pid: unsafe { libc::getpid() },
+            path: path.to_vec(),
+        })
+    }
+
+    /// Whether this connection was opened by the current process for `path`. A
+    /// connection inherited over `fork()` is shared with the parent: using it would
+    /// interleave two processes' frames on one stream.
+    pub fn usable_for(&self, path: &[u8]) -> bool {
+        // SAFETY: getpid has no preconditions.
+        self.pid == unsafe { libc::getpid() } && self.path == path
+    }
+
+    /// Sends one request frame and reads one response frame.
+    pub fn exchange(&mut self, frame: &[u8], deadline: &Deadline) -> Result<Reply, ExchangeError> {
+        self.send_all(frame, deadline)?;
+        let mut header = [0u8; FRAME_HEADER_LEN];
+        self.recv_exact(&mut header, deadline, true)?;
+        let hdr = FrameHeader::parse(&header, MAX_RESPONSE_LEN)
+            .map_err(|e| ExchangeError::fatal(ClientError::Protocol(e)))?;
+        let status = Status::from_tag(hdr.tag)
+            .map_err(|e| ExchangeError::fatal(ClientError::Protocol(e)))?;
+        let len = usize::try_from(hdr.len).unwrap_or(usize::MAX);
+        let mut payload: Vec<u8> = Vec::with_capacity(len.min(READ_CHUNK));
+        while payload.len() < len {
+            let start = payload.len();
+            let step = (len - start).min(READ_CHUNK);
+            payload.resize(start + step, 0);
+            let chunk = payload
+                .get_mut(start..)
+                .ok_or(ExchangeError::fatal(ClientError::Io(libc::EIO)))?;
+            self.recv_exact(chunk, deadline, false)?;
+        }
+        Ok(Reply { status, payload })
+    }
+
+    fn send_all(&mut self, mut data: &[u8], deadline: &Deadline) -> Result<(), ExchangeError> {
+        while !data.is_empty() {
+            // SAFETY: `data` is a valid readable slice; MSG_NOSIGNAL turns a closed peer
+            // into EPIPE instead of SIGPIPE for the host process.
+            let n = unsafe {
+                libc::send(
+                    self.fd.as_raw_fd(),
+                    data.as_ptr().cast::<c_void>(),
+                    data.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            if n >= 0 {
+                let n = usize::try_from(n).unwrap_or(0);
+                data = data.get(n..).unwrap_or(&[]);
+                continue;
+            }
+            match last_errno() {
+                libc::EINTR => {}
+                libc::EAGAIN => self.wait(libc::POLLOUT, deadline)?,
+                // Nothing of the response can have arrived before the request was sent.
+                e @ (libc::EPIPE | libc::ECONNRESET) => {
+                    return Err(ExchangeError {
+                        error: ClientError::Io(e),
+                        stale: true,
+                    })
+                }
+                e => return Err(ExchangeError::fatal(ClientError::Io(e))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills `buf` completely. `first` marks the start of the response: an EOF or reset
+    /// before its first byte is the signature of a stale connection.
+    fn recv_exact(
+        &mut self,
+        buf: &mut [u8],
+        deadline: &Deadline,
+        first: bool,
+    ) -> Result<(), ExchangeError> {
+        let mut filled = 0usize;
+        while let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) {
+            let nothing_yet = first && filled == 0;
+            // SAFETY: `rest` is a valid writable slice of `rest.len()` bytes.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    rest.as_mut_ptr().cast::<c_void>(),
+                    rest.len(),
+                    0,
+                )
+            };
+            if n > 0 {
+                filled += usize::try_from(n).unwrap_or(0);
+                continue;
+            }
+            if n == 0 {
+                return Err(if nothing_yet {
+                    ExchangeError {
+                        error: ClientError::Closed,
+                        stale: true,
+                    }
+                } else {
+                    ExchangeError::fatal(ClientError::Protocol(
+                        workbench_wire::DecodeError::Truncated,
+                    ))
+                });
+            }
+            match last_errno() {
+                libc::EINTR => {}
+                libc::EAGAIN => self.wait(libc::POLLIN, deadline)?,
+                libc::ECONNRESET => {
+                    return Err(ExchangeError {
+                        error: ClientError::Io(libc::ECONNRESET),
+                        stale: nothing_yet,
+                    })
+                }
+                e => return Err(ExchangeError::fatal(ClientError::Io(e))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Blocks in `poll` until `events` (or an error/hang-up, which the next syscall
+    /// reports) or the deadline.
+    fn wait(&self, events: libc::c_short, deadline: &Deadline) -> Result<(), ExchangeError> {
+        loop {
+            let timeout = deadline.poll_timeout_ms().map_err(ExchangeError::fatal)?;
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd for the duration of the call.
+            let rc = unsafe { libc::poll(&mut pfd, 1, timeout) };
+            if rc > 0 {
+                if pfd.revents & libc::POLLNVAL != 0 {
+                    return Err(ExchangeError::fatal(ClientError::Io(libc::EBADF)));
+                }
+                return Ok(());
+            }
+            if rc == 0 {
+                // Loop: the deadline check above decides whether time is really up
+                // (poll may wake a little before the rounded-up timeout).
+                continue;
+            }
+            match last_errno() {
+                libc::EINTR => {}
+                e => return Err(ExchangeError::fatal(ClientError::Io(e))),
+            }
+        }
+    }
+}
+
+fn unix_address(path: &[u8]) -> Result<(libc::sockaddr_un, libc::socklen_t), ClientError> {
+    // SAFETY: sockaddr_un is plain old data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    // Keep a terminating NUL inside sun_path; a path that does not fit cannot be ours.
+    if path.is_empty() || path.contains(&0) || path.len() >= addr.sun_path.len() {
+        return Err(ClientError::NotRunning);
+    }
+    for (dst, src) in addr.sun_path.iter_mut().zip(path) {
+        *dst = *src as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + path.len() + 1;
+    let len = libc::socklen_t::try_from(len).map_err(|_| ClientError::NotRunning)?;
+    Ok((addr, len))
+}
+
+fn set_send_timeout(fd: &OwnedFd, deadline: &Deadline) -> Result<(), ClientError> {
+    let left = deadline.remaining()?;
+    // suseconds_t is i64 or i32 depending on the target; micros < 10^6 fit either.
+    #[allow(clippy::unnecessary_fallible_conversions)]
+    let mut tv = libc::timeval {
+        tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_usec: libc::suseconds_t::try_from(left.subsec_micros()).unwrap_or(0),
+    };
+    // A zero timeval means "wait forever": never pass it.
+    if tv.tv_sec == 0 && tv.tv_usec == 0 {
+        tv.tv_usec = 1;
+    }
+    // SAFETY: `tv` is a valid timeval and its exact size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            std::ptr::addr_of!(tv).cast::<c_void>(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(ClientError::Io(last_errno()));
+    }
+    Ok(())
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> Result<(), ClientError> {
+    // SAFETY: fcntl F_GETFL on a descriptor we own.
+    let flags: c_int = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(ClientError::Io(last_errno()));
+    }
+    // SAFETY: fcntl F_SETFL on a descriptor we own, adding O_NONBLOCK.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    if rc < 0 {
+        return Err(ClientError::Io(last_errno()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusable_paths_mean_not_running() {
+        assert_eq!(unix_address(b"").err(), Some(ClientError::NotRunning));
+        assert_eq!(unix_address(b"/a\0b").err(), Some(ClientError::NotRunning));
+        assert_eq!(
+            unix_address(&[b'a'; 200]).err(),
+            Some(ClientError::NotRunning)
+        );
+        let (_, len) = unix_address(b"/run/x").unwrap();
+        assert_eq!(len as usize, 2 + 6 + 1);
+    }
+
+    #[test]
+    fn missing_socket_is_not_running() {
+        let d = Deadline::start();
+        let err = Connection::open(b"/nonexistent/workbench-test/socket", &d).unwrap_err();
+        assert_eq!(err, ClientError::NotRunning);
+    }
+}

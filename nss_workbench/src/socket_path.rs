@@ -1,0 +1,39 @@
+//! Where the daemon listens: compiled in, overridable for ordinary processes only.
+
+use std::ffi::CStr;
+
+use libc::c_char;
+use workbench_wire::{DEFAULT_SOCKET_PATH, SOCKET_ENV};
+
+extern "C" {
+    // glibc >= 2.17; not bound by the `libc` crate.
+    fn secure_getenv(name: *const c_char) -> *mut c_char;
+}
+
+/// The socket path for this call.
+///
+/// `secure_getenv` returns NULL in setuid/setgid programs (`su`, `unix_chkpwd`), so
+/// they can never be pointed at another daemon through the environment. Read on every
+/// call (it is a scan of `environ`), so tests and side-by-side installs that change the
+/// variable are honoured.
+pub fn socket_path() -> Vec<u8> {
+    let mut name = Vec::with_capacity(SOCKET_ENV.len() + 1);
+    name.extend_from_slice(SOCKET_ENV.as_bytes());
+    name.push(0);
+    let Ok(name) = CStr::from_bytes_with_nul(&name) else {
+        return DEFAULT_SOCKET_PATH.as_bytes().to_vec();
+    };
+    // SAFETY: `name` is a valid NUL-terminated string; secure_getenv only reads it and
+    // returns NULL or a pointer into `environ`, which we copy out at once.
+    let value = unsafe { secure_getenv(name.as_ptr()) };
+    if value.is_null() {
+        return DEFAULT_SOCKET_PATH.as_bytes().to_vec();
+    }
+    // SAFETY: a non-null result of secure_getenv is a NUL-terminated string in `environ`.
+    let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
+    if bytes.is_empty() {
+        DEFAULT_SOCKET_PATH.as_bytes().to_vec()
+    } else {
+        bytes.to_vec()
+    }
+}
