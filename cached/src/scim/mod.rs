@@ -10,3 +10,8 @@ mod unix_transport;
 pub use client::ScimClient;
 pub use error::ScimError;
 pub use lookup::{GroupFilter, UserFilter};
+
+#[cfg(test)]
+mod test_server;
+#[cfg(test)]
+mod tests;
