@@ -1,0 +1,61 @@
+# shellcheck shell=bash
+# Installs what the end-to-end tests need. Sourced by scripts/test and scripts/demo.
+# Idempotent: asks apt only when something is missing, and runs `apt-get update` once
+# before the first install.
+
+wb_log() { printf '==> %s\n' "$*" >&2; }
+
+wb_apt_install() {
+    if [ "$(id -u)" -ne 0 ]; then
+        wb_log "missing packages: $* (run as root to install them)"
+        return 1
+    fi
+    if [ -z "${WB_APT_UPDATED:-}" ]; then
+        wb_log "apt-get update"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        WB_APT_UPDATED=1
+    fi
+    wb_log "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+wb_deps_ensure() {
+    local missing=()
+    command -v pamtester >/dev/null 2>&1 || missing+=(pamtester)
+    command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    # setpriv, unshare, mount: util-linux (mount lives in its own package on Debian).
+    command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+    command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+    command -v mount >/dev/null 2>&1 || missing+=(mount)
+    command -v getent >/dev/null 2>&1 || missing+=(libc-bin)
+    command -v ldconfig >/dev/null 2>&1 || missing+=(libc-bin)
+    command -v id >/dev/null 2>&1 || missing+=(coreutils)
+    # pam_unix.so and its setgid helper unix_chkpwd.
+    dpkg -s libpam-modules >/dev/null 2>&1 || missing+=(libpam-modules)
+    [ -x /usr/sbin/unix_chkpwd ] || [ -x /sbin/unix_chkpwd ] || missing+=(libpam-modules-bin)
+    # rusqlite (bundled) and the linker need a C toolchain.
+    command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        # shellcheck disable=SC2207
+        missing=($(printf '%s\n' "${missing[@]}" | sort -u))
+        wb_apt_install "${missing[@]}" || return 1
+    fi
+
+    if ! command -v cargo >/dev/null 2>&1; then
+        wb_log "cargo not found: install a Rust toolchain >= 1.80 (rustup), then re-run"
+        return 1
+    fi
+
+    # pytest for whichever python3 is first on PATH. Debian's python3-pytest only
+    # helps Debian's own interpreter; anything else (pyenv, venv) gets it from pip.
+    if ! python3 -c 'import pytest' >/dev/null 2>&1; then
+        if [ "$(readlink -f "$(command -v python3)")" = "$(readlink -f /usr/bin/python3 2>/dev/null)" ]; then
+            wb_apt_install python3-pytest || return 1
+        else
+            wb_log "python3 -m pip install pytest"
+            python3 -m pip install --quiet --disable-pip-version-check pytest || return 1
+        fi
+    fi
+}

@@ -1,0 +1,193 @@
+"""Fixtures for the end-to-end tests: sandbox, fixture SCIM server, daemon, helpers.
+
+Run as root through `scripts/test` (or `python3 -m pytest tests/e2e` as root: the
+session then unshares its own private mount namespace before touching anything).
+Binaries come from `cargo build --release --workspace`.
+
+Every test module marks itself with `pytestmark = pytest.mark.usefixtures(
+"module_answers")`: before each test, `getent -s workbench passwd alice` must answer
+from the module (glibc silently skips a module it cannot load). A module that needs
+another directory or configuration overrides the `daemon` fixture; `module_answers`
+then checks that daemon.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "tests/fixture"))
+
+import sandbox as sb  # noqa: E402
+
+RELEASE = Path(os.environ.get("WB_TARGET_DIR", REPO / "target")) / "release"
+MODULE = RELEASE / "libnss_workbench.so"
+DAEMON = RELEASE / "workbench-cached"
+PROBE = RELEASE / "nss-probe"
+SAMPLE = REPO / "tests/fixture/sample-directory.json"
+
+# The directory users of the sample data, and what glibc must show for them.
+SAMPLE_USERS = {"alice", "bob", "carol", "dave", "erin"}
+ALICE_LINE = "alice:x:1001:1001:Alice Able:/home/alice:/bin/bash"
+
+
+def pytest_configure(config):
+    # Before pytest or anything else starts a thread: unshare(CLONE_NEWNS) needs a
+    # single-threaded process.
+    if os.geteuid() == 0 and not sb.in_private_namespace():
+        sb.enter_private_namespace()
+
+
+class Services:
+    """At most one daemon runs at a time (they share the default socket path)."""
+
+    def __init__(self, sandbox):
+        self.sandbox = sandbox
+        self.current = None
+        self.key = None
+        self.count = 0
+        self.servers = []
+        self.last_daemon = None
+
+    def ensure(self, server, **settings):
+        key = (id(server), tuple(sorted(settings.items())))
+        if self.current is not None and self.current.running() and self.key == key:
+            return self.current
+        self.stop()
+        self.count += 1
+        daemon = sb.Daemon(DAEMON, self.sandbox.workdir / f"daemon-{self.count}", server,
+                           **settings)
+        self.last_daemon = daemon
+        daemon.start()
+        self.current, self.key = daemon, key
+        return daemon
+
+    def stop(self):
+        """Stop the running daemon (SIGTERM); returns its exit code."""
+        daemon, self.current, self.key = self.current, None, None
+        if daemon is None:
+            return None
+        return daemon.stop()
+
+    def start_server(self, data_file, name, **opts):
+        server = sb.FixtureServer(REPO, data_file, self.sandbox.workdir / name, name=name,
+                                  **opts)
+        self.servers.append(server)
+        return server.start()
+
+
+_services = None
+
+
+@pytest.fixture(scope="session")
+def binaries():
+    missing = [str(p) for p in (MODULE, DAEMON, PROBE) if not p.exists()]
+    if missing:
+        pytest.exit("not built: " + ", ".join(missing) +
+                    " (run `cargo build --release --workspace`)", returncode=3)
+    if os.geteuid() != 0:
+        pytest.exit("the end-to-end tests run as root (mounts, setpriv, the daemon)",
+                    returncode=3)
+    return {"module": MODULE, "daemon": DAEMON, "probe": PROBE}
+
+
+@pytest.fixture(scope="session")
+def sandbox(binaries):
+    box = sb.Sandbox(binaries["module"]).setup()
+    yield box
+    box.teardown()
+
+
+@pytest.fixture(scope="session")
+def services(sandbox):
+    global _services
+    _services = Services(sandbox)
+    yield _services
+    _services.stop()
+    for server in _services.servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def scim(services):
+    """The fixture SCIM server with the sample directory."""
+    return services.start_server(SAMPLE, "scim-sample")
+
+
+@pytest.fixture
+def daemon(services, scim):
+    """The daemon with the sample directory and default test settings, running."""
+    return services.ensure(scim)
+
+
+@pytest.fixture
+def run(sandbox):
+    return sandbox.run
+
+
+@pytest.fixture
+def getent(sandbox):
+    def getent(*args, user=None):
+        return sandbox.run(["getent", *args], user=user)
+    return getent
+
+
+@pytest.fixture
+def probe(sandbox, binaries):
+    """probe(*args, user=None) -> (CompletedProcess, parsed JSON or None)."""
+    def probe(*args, user=None, timeout=120):
+        p = sandbox.run([binaries["probe"], *args], user=user, timeout=timeout)
+        try:
+            data = json.loads(p.stdout) if p.stdout.strip() else None
+        except ValueError:
+            data = None
+        return p, data
+    return probe
+
+
+@pytest.fixture
+def daemon_status(services):
+    def status():
+        assert services.current is not None, "no daemon running"
+        return services.current.status()
+    return status
+
+
+def show(p):
+    """A CompletedProcess, for assertion messages."""
+    return (f"\n$ {' '.join(p.args)}\nexit {p.returncode}\nstdout: {p.stdout!r}"
+            f"\nstderr: {p.stderr[-2000:]!r}")
+
+
+@pytest.fixture
+def module_answers(sandbox, daemon):
+    """Proves the module answered: alice exists only in the directory."""
+    for line in sandbox.host_passwd.splitlines():
+        assert not line.startswith("alice:"), "alice is in the host's /etc/passwd"
+    with open("/etc/passwd", encoding="utf-8") as f:
+        assert not any(l.startswith("alice:") for l in f), "alice is in /etc/passwd"
+    p = sandbox.run(["getent", "-s", "workbench", "passwd", "alice"])
+    if p.returncode != 0 or not p.stdout.startswith("alice:x:1001:"):
+        # What glibc saw (ENOENT: socket missing or module not loaded; EAGAIN: timeout).
+        why = sandbox.run([PROBE, "lookup", "passwd", "alice"])
+        pytest.fail("the module did not answer for alice" + show(p) +
+                    f"\nnss-probe lookup: {why.stdout.strip() or why.stderr.strip()}")
+    return daemon
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _services is not None:
+        daemon = _services.current or _services.last_daemon
+        if daemon is not None:
+            report.sections.append(("daemon log (tail)", sb.tail(daemon.log_path, 80)))
+        for server in _services.servers:
+            report.sections.append((f"{server.name} log (tail)",
+                                    sb.tail(server.log_path, 30)))

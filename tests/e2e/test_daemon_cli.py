@@ -1,0 +1,56 @@
+"""workbench-cached's CLI contract (design.md §4): status --json, check-config,
+clean SIGTERM."""
+
+import pytest
+
+from conftest import DAEMON, show
+from sandbox import Daemon
+
+pytestmark = pytest.mark.usefixtures("module_answers")
+
+
+def test_status_json_fields(daemon_status):
+    st = daemon_status()
+    for key in ("server", "tokens", "cached", "refused", "serving_stale", "lookups",
+                "hit_ratio"):
+        assert key in st, st
+    for key in ("address", "reachable", "last_sync", "last_sync_age_s", "last_error"):
+        assert key in st["server"], st
+    assert set(st["tokens"]) >= {"user", "admin"}, st
+    assert set(st["cached"]) >= {"users", "groups"}, st
+    assert "total" in st["refused"], st
+
+
+def test_status_as_unprivileged_user(run):
+    p = run([DAEMON, "status", "--json"], user=65534)
+    assert p.returncode == 0, show(p)
+    assert "wba-" not in p.stdout and "wbu-" not in p.stdout, "a token leaked"
+
+
+def test_tokens_never_in_log_or_status(daemon, services):
+    status = daemon.cli("status", "--json").stdout + daemon.cli("status").stdout
+    log = daemon.log_path.read_text(errors="replace")
+    for path in (daemon.server.user_token_path, daemon.server.admin_token_path):
+        token = path.read_text().strip()
+        assert token not in status and token not in log, f"token from {path} leaked"
+
+
+def test_check_config_accepts_the_test_config(daemon):
+    p = daemon.cli("check-config", "--config", str(daemon.config_path))
+    assert p.returncode == 0, show(p)
+
+
+def test_check_config_names_file_line_and_key(sandbox, daemon):
+    bad = Daemon(DAEMON, sandbox.workdir / "badconf", daemon.server, enumerate="maybe")
+    path = bad.write_config()
+    lines = path.read_text().splitlines()
+    lineno = next(i for i, l in enumerate(lines, 1) if l.startswith("enumerate="))
+    p = bad.cli("check-config", "--config", str(path))
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, show(p)
+    assert str(path) in out and "enumerate" in out and str(lineno) in out, show(p)
+
+
+def test_sigterm_exits_zero(services, scim):
+    services.ensure(scim)
+    assert services.stop() == 0
