@@ -60,7 +60,7 @@ class Services:
             return self.current
         self.stop()
         self.count += 1
-        daemon = sb.Daemon(DAEMON, self.sandbox.workdir / f"daemon-{self.count}", server,
+        daemon = sb.Daemon(self.sandbox.bin["daemon"], self.sandbox.workdir / f"daemon-{self.count}", server,
                            **settings)
         self.last_daemon = daemon
         daemon.start()
@@ -99,6 +99,8 @@ def binaries():
 @pytest.fixture(scope="session")
 def sandbox(binaries):
     box = sb.Sandbox(binaries["module"]).setup()
+    box.bin = {"probe": box.install(binaries["probe"]),
+               "daemon": box.install(binaries["daemon"])}
     yield box
     box.teardown()
 
@@ -138,10 +140,10 @@ def getent(sandbox):
 
 
 @pytest.fixture
-def probe(sandbox, binaries):
+def probe(sandbox):
     """probe(*args, user=None) -> (CompletedProcess, parsed JSON or None)."""
     def probe(*args, user=None, timeout=120):
-        p = sandbox.run([binaries["probe"], *args], user=user, timeout=timeout)
+        p = sandbox.run([sandbox.bin["probe"], *args], user=user, timeout=timeout)
         try:
             data = json.loads(p.stdout) if p.stdout.strip() else None
         except ValueError:
@@ -174,7 +176,7 @@ def module_answers(sandbox, daemon):
     p = sandbox.run(["getent", "-s", "workbench", "passwd", "alice"])
     if p.returncode != 0 or not p.stdout.startswith("alice:x:1001:"):
         # What glibc saw (ENOENT: socket missing or module not loaded; EAGAIN: timeout).
-        why = sandbox.run([PROBE, "lookup", "passwd", "alice"])
+        why = sandbox.run([sandbox.bin["probe"], "lookup", "passwd", "alice"])
         pytest.fail("the module did not answer for alice" + show(p) +
                     f"\nnss-probe lookup: {why.stdout.strip() or why.stderr.strip()}")
     return daemon

@@ -234,6 +234,15 @@ class Sandbox:
             self._mount(["mount", "--bind", str(src), dst], dst)
         return self
 
+    def install(self, path):
+        """A copy of an executable in the sandbox's public bin dir, so that setpriv'd
+        users can run it even when the checkout sits under a private directory."""
+        bindir = _mkdir_public(self.workdir / "bin")
+        dst = bindir / Path(path).name
+        shutil.copyfile(path, dst)
+        os.chmod(dst, 0o755)
+        return dst
+
     def _mount(self, cmd, target):
         _check(cmd)
         self.mounts.append(target)

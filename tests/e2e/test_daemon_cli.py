@@ -3,7 +3,7 @@ clean SIGTERM."""
 
 import pytest
 
-from conftest import DAEMON, show
+from conftest import show
 from sandbox import Daemon
 
 pytestmark = pytest.mark.usefixtures("module_answers")
@@ -21,8 +21,8 @@ def test_status_json_fields(daemon_status):
     assert "total" in st["refused"], st
 
 
-def test_status_as_unprivileged_user(run):
-    p = run([DAEMON, "status", "--json"], user=65534)
+def test_status_as_unprivileged_user(run, daemon):
+    p = run([daemon.binary, "status", "--json"], user=65534)
     assert p.returncode == 0, show(p)
     assert "wba-" not in p.stdout and "wbu-" not in p.stdout, "a token leaked"
 
@@ -41,7 +41,7 @@ def test_check_config_accepts_the_test_config(daemon):
 
 
 def test_check_config_names_file_line_and_key(sandbox, daemon):
-    bad = Daemon(DAEMON, sandbox.workdir / "badconf", daemon.server, enumerate="maybe")
+    bad = Daemon(daemon.binary, sandbox.workdir / "badconf", daemon.server, enumerate="maybe")
     path = bad.write_config()
     lines = path.read_text().splitlines()
     lineno = next(i for i, l in enumerate(lines, 1) if l.startswith("enumerate="))
