@@ -1,8 +1,18 @@
 //! Configuration (design.md §3): `key=value` files, every key defined once in
 //! [`keys`], parsed and checked in [`parse`], errors in [`error`].
 //!
-//! SKELETON: the struct below is the interface the rest of the daemon codes against;
-//! keep its field names and types.
+//! `Config::load` and `Config::from_pairs` live in [`parse`]; `check-config`'s text in
+//! [`check`].
+
+pub mod address;
+pub mod check;
+pub mod error;
+pub mod keys;
+pub mod parse;
+pub mod value;
+
+pub use error::ConfigError;
+pub use parse::{Loaded, Origin, Setting};
 
 use std::path::PathBuf;
 use std::time::Duration;

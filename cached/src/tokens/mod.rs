@@ -1,2 +1,8 @@
-//! Token files (design.md §3, §7).
+//! Token files (design.md §3, §7): [`mod@file`] reads and checks one, [`watch`] notices
+//! when one changed, [`secret`] keeps the token out of logs.
+pub mod file;
 pub mod secret;
+pub mod watch;
+
+pub use file::{read_token, TokenKind, TokenState, TokenStatus};
+pub use secret::BearerToken;

@@ -1,0 +1,213 @@
+//! Turning one value's text into a typed value according to its [`ValueKind`].
+
+use super::address::{parse_server_address, ParsedAddress};
+use super::keys::{ValueKind, MAX_ID};
+use std::path::PathBuf;
+
+/// A value that passed its kind's checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Address(ParsedAddress),
+    Path(PathBuf),
+    OptionalPath(Option<PathBuf>),
+    /// `PasswdPath` and `GroupName`.
+    Text(String),
+    Seconds(u64),
+    Number(u32),
+    Bool(bool),
+    Level(log::LevelFilter),
+}
+
+/// Parses `text` as `kind`. The error is an optional extra reason (the caller always
+/// states what was expected).
+pub fn parse_value(kind: ValueKind, text: &str) -> Result<Value, Option<String>> {
+    match kind {
+        ValueKind::ServerAddress => parse_server_address(text).map(Value::Address).map_err(Some),
+        ValueKind::AbsolutePath => absolute_path(text, false).map(Value::Path),
+        ValueKind::OptionalAbsolutePath => {
+            if text.is_empty() {
+                Ok(Value::OptionalPath(None))
+            } else {
+                absolute_path(text, false).map(|p| Value::OptionalPath(Some(p)))
+            }
+        }
+        ValueKind::PasswdPath => {
+            absolute_path(text, true)?;
+            // `/home/` and `/home` mean the same; keep "/" itself.
+            let s = text.trim_end_matches('/');
+            let s = if s.is_empty() { "/" } else { s };
+            Ok(Value::Text(s.to_string()))
+        }
+        ValueKind::Seconds { min, max } => match whole_number(text) {
+            Some(n) if (min..=max).contains(&n) => Ok(Value::Seconds(n)),
+            _ => Err(None),
+        },
+        ValueKind::Count { min, max } => match whole_number(text) {
+            Some(n) if n >= u64::from(min) && n <= u64::from(max) => {
+                u32::try_from(n).map(Value::Number).map_err(|_| None)
+            }
+            _ => Err(None),
+        },
+        ValueKind::MinimumId => match whole_number(text) {
+            Some(0) => Err(Some("must be at least 1".to_string())),
+            Some(n) if n <= u64::from(MAX_ID) => {
+                u32::try_from(n).map(Value::Number).map_err(|_| None)
+            }
+            _ => Err(None),
+        },
+        ValueKind::Bool => match text.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Value::Bool(true)),
+            "0" | "false" | "no" | "off" => Ok(Value::Bool(false)),
+            _ => Err(None),
+        },
+        ValueKind::GroupName => {
+            let ok = !text.is_empty()
+                && text.len() <= 256
+                && !text
+                    .chars()
+                    .any(|c| c == ':' || c.is_whitespace() || c.is_control());
+            if ok {
+                Ok(Value::Text(text.to_string()))
+            } else {
+                Err(None)
+            }
+        }
+        ValueKind::LogLevel => match text {
+            "error" => Ok(Value::Level(log::LevelFilter::Error)),
+            "warn" => Ok(Value::Level(log::LevelFilter::Warn)),
+            "info" => Ok(Value::Level(log::LevelFilter::Info)),
+            "debug" => Ok(Value::Level(log::LevelFilter::Debug)),
+            _ => Err(None),
+        },
+    }
+}
+
+/// Digits only (no sign, no unit, no blanks), so `5m` or `-1` never sneak through.
+fn whole_number(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn absolute_path(text: &str, passwd_field: bool) -> Result<PathBuf, Option<String>> {
+    if !text.starts_with('/') {
+        return Err(None);
+    }
+    if text.chars().any(char::is_control) {
+        return Err(Some("control characters in the path".to_string()));
+    }
+    if passwd_field && text.contains(':') {
+        return Err(Some("':' would break the passwd line".to_string()));
+    }
+    if text.len() > 4096 {
+        return Err(Some("longer than 4096 bytes".to_string()));
+    }
+    Ok(PathBuf::from(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_digits_within_bounds() {
+        let k = ValueKind::Seconds { min: 1, max: 600 };
+        assert_eq!(parse_value(k, "5"), Ok(Value::Seconds(5)));
+        assert_eq!(parse_value(k, "600"), Ok(Value::Seconds(600)));
+        for bad in [
+            "0",
+            "601",
+            "-1",
+            "+5",
+            "5s",
+            "5.0",
+            "",
+            "abc",
+            "99999999999999999999999",
+        ] {
+            assert!(parse_value(k, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_are_never_zero() {
+        assert_eq!(
+            parse_value(ValueKind::MinimumId, "0"),
+            Err(Some("must be at least 1".to_string()))
+        );
+        assert_eq!(parse_value(ValueKind::MinimumId, "1"), Ok(Value::Number(1)));
+        assert_eq!(
+            parse_value(ValueKind::MinimumId, "4294967294"),
+            Ok(Value::Number(4_294_967_294))
+        );
+        assert!(parse_value(ValueKind::MinimumId, "4294967295").is_err());
+        assert!(parse_value(ValueKind::MinimumId, "-1").is_err());
+    }
+
+    #[test]
+    fn bools() {
+        for t in ["1", "true", "yes", "on", "TRUE", "Yes"] {
+            assert_eq!(parse_value(ValueKind::Bool, t), Ok(Value::Bool(true)));
+        }
+        for f in ["0", "false", "no", "off", "False"] {
+            assert_eq!(parse_value(ValueKind::Bool, f), Ok(Value::Bool(false)));
+        }
+        for bad in ["", "2", "enable", "y"] {
+            assert!(parse_value(ValueKind::Bool, bad).is_err());
+        }
+    }
+
+    #[test]
+    fn page_size_bounds() {
+        let k = ValueKind::Count {
+            min: 1,
+            max: 10_000,
+        };
+        assert_eq!(parse_value(k, "1"), Ok(Value::Number(1)));
+        assert_eq!(parse_value(k, "10000"), Ok(Value::Number(10_000)));
+        assert!(parse_value(k, "0").is_err());
+        assert!(parse_value(k, "10001").is_err());
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            parse_value(ValueKind::AbsolutePath, "/etc/x"),
+            Ok(Value::Path("/etc/x".into()))
+        );
+        assert!(parse_value(ValueKind::AbsolutePath, "etc/x").is_err());
+        assert!(parse_value(ValueKind::AbsolutePath, "").is_err());
+        assert!(parse_value(ValueKind::AbsolutePath, "/a\u{7}").is_err());
+        assert_eq!(
+            parse_value(ValueKind::OptionalAbsolutePath, ""),
+            Ok(Value::OptionalPath(None))
+        );
+        assert_eq!(
+            parse_value(ValueKind::PasswdPath, "/home/"),
+            Ok(Value::Text("/home".into()))
+        );
+        assert_eq!(
+            parse_value(ValueKind::PasswdPath, "/"),
+            Ok(Value::Text("/".into()))
+        );
+        assert!(parse_value(ValueKind::PasswdPath, "/bin:/sh").is_err());
+    }
+
+    #[test]
+    fn log_levels_and_group_names() {
+        assert_eq!(
+            parse_value(ValueKind::LogLevel, "debug"),
+            Ok(Value::Level(log::LevelFilter::Debug))
+        );
+        assert!(parse_value(ValueKind::LogLevel, "trace").is_err());
+        assert!(parse_value(ValueKind::LogLevel, "INFO").is_err());
+        assert_eq!(
+            parse_value(ValueKind::GroupName, "shadow"),
+            Ok(Value::Text("shadow".into()))
+        );
+        for bad in ["", "a b", "a:b", "a\nb"] {
+            assert!(parse_value(ValueKind::GroupName, bad).is_err());
+        }
+    }
+}
