@@ -12,10 +12,10 @@
 //! | [`cli`] | argument parsing and the commands that talk to the daemon |
 
 pub mod cache;
-// WIP pub mod cli;
+pub mod cli;
 pub mod config;
-// WIP pub mod daemon;
+pub mod daemon;
 pub mod directory;
 pub mod scim;
-// WIP pub mod server;
+pub mod server;
 pub mod tokens;

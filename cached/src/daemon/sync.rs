@@ -164,7 +164,7 @@ impl Syncer {
             Err(e) => {
                 let msg = e.to_string();
                 if let SyncError::Scim { source, .. } = &e {
-                    h.reachable = Some(!source.is_unreachable());
+                    h.reachable = Some(answered(source));
                 }
                 h.empty_pending = matches!(e, SyncError::WouldEmpty);
                 h.consecutive_failures = h.consecutive_failures.saturating_add(1);
@@ -186,7 +186,7 @@ impl Syncer {
         let Some(client) = self.client.as_ref() else {
             return Err(SyncError::Scim {
                 what: "nothing",
-                source: ScimError::Connect("SCIM client not configured".into()),
+                source: ScimError::Config("SCIM client not configured".into()),
             });
         };
         let Some(token) = self.user_token.usable().cloned() else {
@@ -397,6 +397,18 @@ impl Syncer {
             }
         }
     }
+}
+
+/// Whether the server answered at all (an HTTP response, even an error, means it is
+/// reachable).
+fn answered(e: &ScimError) -> bool {
+    !matches!(
+        e,
+        ScimError::Connect { .. }
+            | ScimError::Timeout { .. }
+            | ScimError::Tls { .. }
+            | ScimError::Config(_)
+    )
 }
 
 struct Applied {

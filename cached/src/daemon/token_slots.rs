@@ -38,15 +38,8 @@ impl TokenSlot {
         self.state = read_token(&self.path, self.kind);
         self.rejected = false;
         match &self.state {
-            TokenState::Ok(_) => {
-                log::info!("{} token {}: loaded", self.label(), self.path.display())
-            }
-            other => log::warn!(
-                "{} token {}: {}",
-                self.label(),
-                self.path.display(),
-                other.describe()
-            ),
+            TokenState::Ok(_) => log::info!("{}", self.state.message(self.kind, &self.path)),
+            other => log::warn!("{}", other.message(self.kind, &self.path)),
         }
     }
 

@@ -42,11 +42,9 @@ pub fn answer(request: &Request, peer: Option<Peer>, shared: &Shared) -> Vec<u8>
 
 fn answer_lookup(request: &Request, peer: Option<Peer>, shared: &Shared) -> Vec<u8> {
     Counters::bump(&shared.counters.lookups);
-    if request.wants_shadow() {
-        if !peer.is_some_and(|p| p.may_read_shadow(shared.shadow_gid())) {
-            Counters::bump(&shared.counters.shadow_denied);
-            return Status::Denied.frame(b"shadow data requires uid 0 or the shadow group");
-        }
+    if request.wants_shadow() && !peer.is_some_and(|p| p.may_read_shadow(shared.shadow_gid())) {
+        Counters::bump(&shared.counters.shadow_denied);
+        return Status::Denied.frame(b"shadow data requires uid 0 or the shadow group");
     }
     let index = shared.index();
     let found: Option<Vec<u8>> = match request {
