@@ -9,6 +9,7 @@ use workbench_wire::request::InvalidateTarget;
 use workbench_wire::{ListPage, Request, Status};
 
 use crate::cache::index::{Index, Page};
+use crate::daemon::health::TokenHealth;
 use crate::daemon::state::{Counters, Shared};
 use crate::daemon::status_report;
 use crate::server::peer::Peer;
@@ -62,10 +63,8 @@ fn answer_lookup(request: &Request, peer: Option<Peer>, shared: &Shared) -> Vec<
             w.buf
         }),
         Request::ShadowByName(name) => {
-            if shared.health().admin_token != crate::daemon::health::TokenHealth::Ok
-                && index.counts().shadow == 0
-            {
-                return Status::Unavailable.frame(b"no usable admin token");
+            if let Some(refusal) = shadow_unavailable(shared) {
+                return refusal;
             }
             utf8(name)
                 .and_then(|n| index.shadow_by_name(n))
@@ -94,6 +93,9 @@ fn answer_lookup(request: &Request, peer: Option<Peer>, shared: &Shared) -> Vec<
             }
         }
         Request::ShadowList { after, max } => {
+            if let Some(refusal) = shadow_unavailable(shared) {
+                return refusal;
+            }
             if !shared.config().enumerate {
                 Some(list(Page {
                     records: vec![],
@@ -116,6 +118,16 @@ fn answer_lookup(request: &Request, peer: Option<Peer>, shared: &Shared) -> Vec<
         // nscd and make users vanish while the server is merely unreachable.
         None => Status::TryAgain.frame(b"no directory copy yet"),
     }
+}
+
+/// Shadow data is served only while the admin token is `ok`: a missing, rejected or
+/// insecure admin token means the administrator has withdrawn (or never granted) access
+/// to hashes, so cached hashes are not handed out either. Passwd and group data are
+/// unaffected.
+fn shadow_unavailable(shared: &Shared) -> Option<Vec<u8>> {
+    let state = shared.health().admin_token;
+    (state != TokenHealth::Ok)
+        .then(|| Status::Unavailable.frame(format!("admin token {}", state.as_str()).as_bytes()))
 }
 
 /// Names on the wire are bytes; a directory name is always ASCII, so anything else is
