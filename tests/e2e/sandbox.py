@@ -16,6 +16,7 @@ Used as a library by tests/e2e/conftest.py and scripts/lib/demo.py:
     sandbox.run(["getent", "passwd", "alice"], user=1001)
 """
 
+import contextlib
 import ctypes
 import json
 import os
@@ -209,6 +210,7 @@ class Sandbox:
         nss = etc / "nsswitch.conf"
         nss.write_text(nsswitch_text(host_nsswitch), encoding="utf-8")
         os.chmod(nss, 0o644)
+        self.nsswitch_path = nss
 
         pam = work / "pam.d"
         shutil.copytree("/etc/pam.d", pam, symlinks=True)
@@ -233,6 +235,31 @@ class Sandbox:
                          (group, "/etc/group")):
             self._mount(["mount", "--bind", str(src), dst], dst)
         return self
+
+    @contextlib.contextmanager
+    def nsswitch(self, **databases):
+        """Temporarily sets databases in the bind-mounted nsswitch.conf, e.g.
+        `with sandbox.nsswitch(passwd="workbench"):`. The file is rewritten in place
+        (same inode: a bind mount pins the inode, a rename would not be seen), and
+        restored afterwards. Every new process reads it afresh."""
+        original = self.nsswitch_path.read_text(encoding="utf-8")
+        out = []
+        for line in original.splitlines():
+            key = line.split(":", 1)[0].strip() if ":" in line else None
+            if key in databases and not line.lstrip().startswith("#"):
+                line = f"{key}:{' ' * (15 - len(key))}{databases[key]}"
+            out.append(line)
+
+        def rewrite(text):
+            with open(self.nsswitch_path, "r+", encoding="utf-8") as f:
+                f.write(text)
+                f.truncate()
+
+        rewrite("\n".join(out) + "\n")
+        try:
+            yield
+        finally:
+            rewrite(original)
 
     def install(self, path):
         """A copy of an executable in the sandbox's public bin dir, so that setpriv'd
@@ -302,8 +329,10 @@ def tail(path, lines=60):
 class FixtureServer:
     """The fixture SCIM server (tests/fixture/scim_server.py) on loopback."""
 
-    def __init__(self, repo, data_file, workdir, max_page=None, unix=None, name="scim"):
+    def __init__(self, repo, data_file, workdir, max_page=None, unix=None, name="scim",
+                 tls_cert=None, tls_key=None):
         self.repo = Path(repo)
+        self.tls_cert, self.tls_key = tls_cert, tls_key
         self.data_file = Path(data_file)
         self.workdir = _mkdir_public(workdir)
         self.max_page = max_page
@@ -329,6 +358,8 @@ class FixtureServer:
         cmd += ["--unix", str(self.unix)] if self.unix else ["--listen", "127.0.0.1:0"]
         if self.max_page:
             cmd += ["--max-page", str(self.max_page)]
+        if self.tls_cert:
+            cmd += ["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)]
         log = open(self.log_path, "a", encoding="utf-8")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
                                      env=dict(BASE_ENV), start_new_session=True)

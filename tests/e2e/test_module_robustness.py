@@ -14,15 +14,37 @@ DEADLINE_S = 3.0   # the module's total deadline per call (design.md §5)
 MARGIN_S = 1.5
 
 
+@pytest.fixture
+def module_alone(sandbox, getent):
+    """nsswitch.conf with `workbench` alone for passwd, group and shadow: with `files`
+    first, glibc's files backend answers ERANGE for any buffer shorter than the longest
+    /etc/passwd line, so small buffers would never reach the module
+    (tests/probe/README.md)."""
+    with sandbox.nsswitch(passwd="workbench", group="workbench", shadow="workbench"):
+        # The module answers, and files is really out of the way: root is local only.
+        p = getent("passwd", "alice")
+        assert p.stdout == ALICE_LINE + "\n", show(p)
+        p = getent("passwd", "root")
+        assert p.returncode == 2 and p.stdout == "", show(p)
+        p = getent("group", "root")
+        assert p.returncode == 2 and p.stdout == "", show(p)
+        yield
+    p = getent("passwd", "root")
+    assert p.stdout.startswith("root:x:0:0:"), "nsswitch.conf not restored" + show(p)
+
+
 @pytest.mark.parametrize("db,key", [
-    ("passwd", "alice"), ("passwd", "bob"), ("group", "devs"), ("group", "data_science"),
-    ("group", "alice"),
+    ("passwd", "alice"), ("passwd", "bob"), ("passwd", "1002"), ("group", "devs"),
+    ("group", "data_science"), ("group", "alice"), ("group", "2001"),
+    ("shadow", "alice"), ("shadow", "carol"), ("shadow", "dave"),
 ])
-def test_probe_buffers(probe, db, key):
-    # Every buffer size from tiny upward: ERANGE until it fits, never a write past the
-    # end, aligned pointers, same entry at every size.
+def test_probe_buffers(module_alone, probe, db, key):
+    # Every buffer size from tiny upward, through the module alone: ERANGE until it
+    # fits, never a write past the end, aligned pointers, same entry at every size.
     p, data = probe("buffers", db, key)
     assert p.returncode == 0, show(p)
+    assert data is not None and data.get("ok") is True, show(p)
+    assert data["erange_count"] >= 1, data  # small buffers reached the module
 
 
 def test_probe_fork(probe):
