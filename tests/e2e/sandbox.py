@@ -145,10 +145,18 @@ def nsswitch_text(host_text):
     return "\n".join(out) + "\n"
 
 
-PAM_SERVICE_TEXT = """\
+# The password stack README.md recommends: pam_localuser lets accounts in /etc/passwd
+# through to pam_unix; a directory user is told where to change the password, and refused.
+PAM_PASSWORD_MESSAGE = ("The password of %u is managed by the identity provider "
+                        "(Posit Workbench); change it there.")
+
+PAM_SERVICE_TEXT = f"""\
 # libnss-workbench end-to-end tests: pam_unix alone, so a result is pam_unix's own.
 auth     required pam_unix.so
 account  required pam_unix.so
+password [success=2 default=ignore] pam_localuser.so
+password requisite pam_echo.so {PAM_PASSWORD_MESSAGE}
+password requisite pam_deny.so
 password required pam_unix.so
 session  required pam_unix.so
 """
