@@ -7,6 +7,7 @@
 //! | [`scim`] | HTTP(S)/unix-socket client for the Workbench SCIM API, paging, errors |
 //! | [`directory`] | mapping SCIM resources to POSIX entries and refusing hostile ones |
 //! | [`cache`] | SQLite store and in-memory index |
+//! | [`ondemand`] | misses, refreshes, single flight, negative cache, backoff |
 //! | [`server`] | the Unix socket the module and CLI talk to |
 //! | [`daemon`] | start-up, the sync loop, signals, status, logging |
 //! | [`cli`] | argument parsing and the commands that talk to the daemon |
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod directory;
+pub mod ondemand;
 pub mod scim;
 pub mod server;
 pub mod tokens;

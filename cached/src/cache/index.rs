@@ -37,6 +37,8 @@ pub struct Index {
     shadow: Vec<Encoded>,
     shadow_by_name: HashMap<String, usize>,
     shadow_by_uid: BTreeMap<u32, usize>,
+    /// Gids of synthesised user private groups (never fetched on their own).
+    private_gids: std::collections::HashSet<u32>,
 }
 
 /// Counts shown by `status`.
@@ -72,6 +74,9 @@ impl Index {
             });
             ix.group_by_name.insert(g.name.clone(), pos);
             ix.group_by_gid.insert(g.gid, pos);
+            if g.scim_id.is_empty() {
+                ix.private_gids.insert(g.gid);
+            }
             for m in &g.members {
                 if let Some(list) = ix.memberships.get_mut(m) {
                     list.push(g.gid);
@@ -117,6 +122,27 @@ impl Index {
             .get(name)
             .and_then(|&i| self.users.get(i))
             .map(|e| e.bytes.as_slice())
+    }
+
+    /// The uid of a cached user.
+    pub fn uid_of(&self, name: &str) -> Option<u32> {
+        self.user_by_name
+            .get(name)
+            .and_then(|&i| self.users.get(i))
+            .map(|e| e.key)
+    }
+
+    /// The gid of a cached group.
+    pub fn gid_of(&self, name: &str) -> Option<u32> {
+        self.group_by_name
+            .get(name)
+            .and_then(|&i| self.groups.get(i))
+            .map(|e| e.key)
+    }
+
+    /// True for a synthesised user private group.
+    pub fn is_private_group(&self, gid: u32) -> bool {
+        self.private_gids.contains(&gid)
     }
 
     pub fn passwd_by_uid(&self, uid: u32) -> Option<&[u8]> {

@@ -1,5 +1,5 @@
 //! `workbench-cached invalidate`: drop entries from the served copy so that the next
-//! answer comes from the server again (the handler asks for an immediate sync).
+//! lookup fetches them from the server again (`--all` also asks for a full sync).
 
 use workbench_wire::request::InvalidateTarget;
 
@@ -8,6 +8,7 @@ use crate::directory::model::Directory;
 
 /// Removes the named entries from memory; returns how many were dropped.
 pub fn drop_entries(shared: &Shared, target: &InvalidateTarget) -> usize {
+    let _apply = shared.ondemand.apply_lock();
     let current = shared.directory();
     let mut next: Directory = (*current).clone();
     let before = next.users.len() + next.groups.len();
@@ -31,5 +32,7 @@ pub fn drop_entries(shared: &Shared, target: &InvalidateTarget) -> usize {
     if dropped > 0 {
         shared.serve(next);
     }
+    // The next lookup asks the server, whatever it said before.
+    shared.ondemand.negative().clear();
     dropped
 }

@@ -8,6 +8,7 @@ use crate::cache::index::Index;
 use crate::config::Config;
 use crate::daemon::health::Health;
 use crate::directory::model::Directory;
+use crate::ondemand::state::OnDemand;
 
 /// Lock-free counters reported by `status`.
 #[derive(Debug, Default)]
@@ -22,6 +23,16 @@ pub struct Counters {
     pub connections_refused: AtomicU64,
     /// Shadow requests refused to an unprivileged peer.
     pub shadow_denied: AtomicU64,
+    /// Filtered SCIM requests made for misses and refreshes.
+    pub scim_lookups: AtomicU64,
+    /// Of those, the ones that failed (server down, timeout, 5xx, …).
+    pub scim_lookup_failures: AtomicU64,
+    /// Lookups that joined another caller's request instead of making their own.
+    pub shared_flights: AtomicU64,
+    /// Lookups answered from a stale entry because the server failed.
+    pub stale_answers: AtomicU64,
+    /// Lookups answered `TRYAGAIN` (server unreachable, nothing usable cached).
+    pub try_again: AtomicU64,
 }
 
 impl Counters {
@@ -62,6 +73,8 @@ pub struct Shared {
     pub started: SystemTime,
     /// GID of `shadow-group` read from /etc/group, or [`NO_GID`].
     pub shadow_gid: AtomicU32,
+    /// Misses, refreshes and the negative cache.
+    pub ondemand: OnDemand,
 }
 
 /// Sentinel for "shadow-group does not exist": `(gid_t)-1` is never a real group.
@@ -79,6 +92,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             started: SystemTime::now(),
             shadow_gid: AtomicU32::new(NO_GID),
+            ondemand: OnDemand::default(),
         })
     }
 

@@ -55,6 +55,15 @@ pub fn build(shared: &Shared, root: bool) -> Value {
         "bad_requests": c.bad_requests.load(Ordering::Relaxed),
         "connections_refused": c.connections_refused.load(Ordering::Relaxed),
         "shadow_denied": c.shadow_denied.load(Ordering::Relaxed),
+        "ondemand": {
+            "scim_lookups": c.scim_lookups.load(Ordering::Relaxed),
+            "scim_lookup_failures": c.scim_lookup_failures.load(Ordering::Relaxed),
+            "shared_flights": c.shared_flights.load(Ordering::Relaxed),
+            "stale_answers": c.stale_answers.load(Ordering::Relaxed),
+            "try_again": c.try_again.load(Ordering::Relaxed),
+            "negative_cached": shared.ondemand.negative().len(),
+            "backoff_failures": shared.ondemand.gate().failures(),
+        },
         "daemon": {
             "pid": std::process::id(),
             "uptime_s": age_secs(shared.started),

@@ -20,6 +20,7 @@ use crate::daemon::token_slots::TokenSlot;
 use crate::directory::local_accounts::LocalAccounts;
 use crate::directory::mapping::build_directory;
 use crate::directory::model::{Directory, EntryKind};
+use crate::ondemand::state::UsableTokens;
 use crate::scim::client::ScimClient;
 use crate::scim::error::ScimError;
 use crate::tokens::file::TokenKind;
@@ -27,6 +28,10 @@ use crate::tokens::file::TokenKind;
 /// Local account databases, read directly (never through NSS: see the recursion guard).
 pub const LOCAL_PASSWD: &str = "/etc/passwd";
 pub const LOCAL_GROUP: &str = "/etc/group";
+
+/// Timeout of one on-demand SCIM request (misses and refreshes): below the module's
+/// 3 s deadline so a lookup gets an answer, if only `TRYAGAIN`.
+const ONDEMAND_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How often token files are checked for changes while waiting.
 const TOKEN_POLL: Duration = Duration::from_secs(2);
@@ -100,6 +105,12 @@ impl Syncer {
     }
 
     fn rebuild_client(&mut self, config: &Config) {
+        // Lookups get their own client with a timeout below the module's deadline.
+        let mut lookup_config = config.clone();
+        lookup_config.request_timeout = config.request_timeout.min(ONDEMAND_REQUEST_TIMEOUT);
+        self.shared
+            .ondemand
+            .set_client(ScimClient::new(&lookup_config).ok());
         self.client = match ScimClient::new(config) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -114,6 +125,11 @@ impl Syncer {
         let mut h = self.shared.health();
         h.user_token = self.user_token.health();
         h.admin_token = self.admin_token.health();
+        drop(h);
+        self.shared.ondemand.set_tokens(UsableTokens {
+            user: self.user_token.usable().cloned(),
+            admin: self.admin_token.usable().cloned(),
+        });
     }
 
     /// Serves what the cache file holds (before the first sync).
@@ -265,7 +281,11 @@ impl Syncer {
             .replace_all(&dir, shadow_updated, SystemTime::now())
             .map_err(SyncError::Store)?;
         self.record_refusals(&dir);
-        self.shared.serve(dir);
+        {
+            let _apply = self.shared.ondemand.apply_lock();
+            self.shared.serve(dir);
+            self.shared.ondemand.freshness().reset();
+        }
         Ok(Applied {
             shadow_updated,
             admin_error,

@@ -529,6 +529,17 @@ enum AdminShadow {
     Bad(String),
 }
 
+/// The shadow entry of one valid user from an admin-token lookup (the on-demand path);
+/// the same rules as a full copy.
+pub fn map_shadow(user: &PosixUser, admin: &[Value], refused: &mut Vec<Refusal>) -> ShadowEntry {
+    build_shadow(std::slice::from_ref(user), admin, refused)
+        .pop()
+        .unwrap_or_else(|| ShadowEntry {
+            name: user.name.clone(),
+            pwdp: "*".to_string(),
+        })
+}
+
 /// One shadow entry per valid user (in `users` order).
 fn build_shadow(
     users: &[PosixUser],

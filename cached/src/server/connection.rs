@@ -39,7 +39,7 @@ enum ReadError {
     Garbage(DecodeError),
 }
 
-pub fn run(mut stream: UnixStream, shared: &Shared) {
+pub fn run(mut stream: UnixStream, shared: &std::sync::Arc<Shared>) {
     let peer = Peer::of(&stream);
     if stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
         return;

@@ -8,17 +8,21 @@ use workbench_wire::record::encode_gid_list;
 use workbench_wire::request::InvalidateTarget;
 use workbench_wire::{ListPage, Request, Status};
 
+use std::sync::Arc;
+
 use crate::cache::index::{Index, Page};
 use crate::daemon::health::TokenHealth;
 use crate::daemon::state::{Counters, Shared};
 use crate::daemon::status_report;
+use crate::ondemand::key::LookupKey;
+use crate::ondemand::resolver::{resolve, Resolution};
 use crate::server::peer::Peer;
 
 /// Longest a CLI `sync` waits for the sync thread.
 const SYNC_WAIT: Duration = Duration::from_secs(300);
 
 /// Builds the full response frame for `request` from `peer`.
-pub fn answer(request: &Request, peer: Option<Peer>, shared: &Shared) -> Vec<u8> {
+pub fn answer(request: &Request, peer: Option<Peer>, shared: &Arc<Shared>) -> Vec<u8> {
     match request {
         Request::Status => {
             let root = peer.is_some_and(|p| p.is_root());
@@ -41,83 +45,126 @@ pub fn answer(request: &Request, peer: Option<Peer>, shared: &Shared) -> Vec<u8>
     }
 }
 
-fn answer_lookup(request: &Request, peer: Option<Peer>, shared: &Shared) -> Vec<u8> {
+fn answer_lookup(request: &Request, peer: Option<Peer>, shared: &Arc<Shared>) -> Vec<u8> {
     Counters::bump(&shared.counters.lookups);
     if request.wants_shadow() && !peer.is_some_and(|p| p.may_read_shadow(shared.shadow_gid())) {
         Counters::bump(&shared.counters.shadow_denied);
         return Status::Denied.frame(b"shadow data requires uid 0 or the shadow group");
     }
-    let index = shared.index();
-    let found: Option<Vec<u8>> = match request {
-        Request::PasswdByName(name) => utf8(name)
-            .and_then(|n| index.passwd_by_name(n))
-            .map(<[u8]>::to_vec),
-        Request::PasswdByUid(uid) => index.passwd_by_uid(*uid).map(<[u8]>::to_vec),
-        Request::GroupByName(name) => utf8(name)
-            .and_then(|n| index.group_by_name(n))
-            .map(<[u8]>::to_vec),
-        Request::GroupByGid(gid) => index.group_by_gid(*gid).map(<[u8]>::to_vec),
-        Request::InitGroups(name) => utf8(name).and_then(|n| index.memberships(n)).map(|gids| {
-            let mut w = Writer::new();
-            encode_gid_list(gids, &mut w);
-            w.buf
-        }),
-        Request::ShadowByName(name) => {
-            if let Some(refusal) = shadow_unavailable(shared) {
-                return refusal;
-            }
-            utf8(name)
-                .and_then(|n| index.shadow_by_name(n))
-                .map(<[u8]>::to_vec)
+    if request.wants_shadow() {
+        if let Some(refusal) = shadow_unavailable(shared) {
+            return refusal;
         }
-        Request::PasswdList { after, max } => {
-            if !shared.config().enumerate {
-                Some(list(Page {
-                    records: vec![],
-                    last_key: None,
-                    done: true,
-                }))
-            } else {
-                Some(list(index.passwd_page(*after, *max as usize)))
-            }
-        }
-        Request::GroupList { after, max } => {
-            if !shared.config().enumerate {
-                Some(list(Page {
-                    records: vec![],
-                    last_key: None,
-                    done: true,
-                }))
-            } else {
-                Some(list(index.group_page(*after, *max as usize)))
-            }
-        }
-        Request::ShadowList { after, max } => {
-            if let Some(refusal) = shadow_unavailable(shared) {
-                return refusal;
-            }
-            if !shared.config().enumerate {
-                Some(list(Page {
-                    records: vec![],
-                    last_key: None,
-                    done: true,
-                }))
-            } else {
-                Some(list(index.shadow_page(*after, *max as usize)))
-            }
-        }
-        Request::Status | Request::Sync | Request::Invalidate(_) => None,
-    };
-    match found {
-        Some(payload) => {
-            Counters::bump(&shared.counters.hits);
-            Status::Found.frame(&payload)
-        }
-        None if has_authoritative_copy(shared, &index) => Status::NotFound.frame(&[]),
-        // Never "not found" when we have never seen the directory: that would poison
-        // nscd and make users vanish while the server is merely unreachable.
-        None => Status::TryAgain.frame(b"no directory copy yet"),
     }
+    if let Some(page) = answer_list(request, shared) {
+        return Status::Found.frame(&page);
+    }
+    let key = match keyed(request) {
+        Keyed::Key(k) => k,
+        // Not UTF-8, so not a directory name.
+        Keyed::Impossible => return Status::NotFound.frame(&[]),
+        Keyed::NotALookup => return Status::BadRequest.frame(b"not a lookup"),
+    };
+    let mut resolution = resolve(shared, &key);
+    if let (Resolution::Found, Request::ShadowByName(name)) = (&resolution, request) {
+        // The user exists; its hash may still need fetching (a user added since the
+        // last full copy).
+        if shared
+            .index()
+            .shadow_by_name(&String::from_utf8_lossy(name))
+            .is_none()
+        {
+            resolution = resolve(
+                shared,
+                &LookupKey::Shadow(String::from_utf8_lossy(name).into()),
+            );
+        }
+    }
+    match resolution {
+        Resolution::Found => match payload(request, &shared.index()) {
+            Some(p) => {
+                Counters::bump(&shared.counters.hits);
+                Status::Found.frame(&p)
+            }
+            None => Status::NotFound.frame(&[]),
+        },
+        Resolution::NotFound => Status::NotFound.frame(&[]),
+        // Never "not found" for a transient failure: it would poison nscd and make
+        // users vanish while the server is merely unreachable.
+        Resolution::TryAgain => Status::TryAgain.frame(b"server unreachable and nothing cached"),
+    }
+}
+
+enum Keyed {
+    Key(LookupKey),
+    Impossible,
+    NotALookup,
+}
+
+fn keyed(request: &Request) -> Keyed {
+    let name = |n: &[u8], f: fn(String) -> LookupKey| match std::str::from_utf8(n) {
+        Ok(s) => Keyed::Key(f(s.to_string())),
+        Err(_) => Keyed::Impossible,
+    };
+    match request {
+        Request::PasswdByName(n) | Request::InitGroups(n) | Request::ShadowByName(n) => {
+            name(n, LookupKey::UserName)
+        }
+        Request::PasswdByUid(u) => Keyed::Key(LookupKey::Uid(*u)),
+        Request::GroupByName(n) => name(n, LookupKey::GroupName),
+        Request::GroupByGid(g) => Keyed::Key(LookupKey::Gid(*g)),
+        _ => Keyed::NotALookup,
+    }
+}
+
+/// The answer for a keyed request from `index` (after resolution).
+fn payload(request: &Request, index: &Index) -> Option<Vec<u8>> {
+    let text = |n: &[u8]| std::str::from_utf8(n).ok().map(str::to_string);
+    match request {
+        Request::PasswdByName(n) => {
+            text(n).and_then(|n| index.passwd_by_name(&n).map(<[u8]>::to_vec))
+        }
+        Request::PasswdByUid(uid) => index.passwd_by_uid(*uid).map(<[u8]>::to_vec),
+        Request::GroupByName(n) => {
+            text(n).and_then(|n| index.group_by_name(&n).map(<[u8]>::to_vec))
+        }
+        Request::GroupByGid(gid) => index.group_by_gid(*gid).map(<[u8]>::to_vec),
+        Request::InitGroups(n) => text(n).and_then(|n| {
+            index.memberships(&n).map(|gids| {
+                let mut w = Writer::new();
+                encode_gid_list(gids, &mut w);
+                w.buf
+            })
+        }),
+        Request::ShadowByName(n) => {
+            text(n).and_then(|n| index.shadow_by_name(&n).map(<[u8]>::to_vec))
+        }
+        _ => None,
+    }
+}
+
+/// Enumeration pages, straight from the index (`enumerate=0`: always empty).
+fn answer_list(request: &Request, shared: &Shared) -> Option<Vec<u8>> {
+    let (after, max) = match request {
+        Request::PasswdList { after, max }
+        | Request::GroupList { after, max }
+        | Request::ShadowList { after, max } => (*after, *max as usize),
+        _ => return None,
+    };
+    if !shared.config().enumerate {
+        return Some(list(Page {
+            records: vec![],
+            last_key: None,
+            done: true,
+        }));
+    }
+    let index = shared.index();
+    let page = match request {
+        Request::PasswdList { .. } => index.passwd_page(after, max),
+        Request::GroupList { .. } => index.group_page(after, max),
+        _ => index.shadow_page(after, max),
+    };
+    Some(list(page))
 }
 
 /// Shadow data is served only while the admin token is `ok`: a missing, rejected or
@@ -128,16 +175,6 @@ fn shadow_unavailable(shared: &Shared) -> Option<Vec<u8>> {
     let state = shared.health().admin_token;
     (state != TokenHealth::Ok)
         .then(|| Status::Unavailable.frame(format!("admin token {}", state.as_str()).as_bytes()))
-}
-
-/// Names on the wire are bytes; a directory name is always ASCII, so anything else is
-/// simply not in the index.
-fn utf8(name: &[u8]) -> Option<&str> {
-    std::str::from_utf8(name).ok()
-}
-
-fn has_authoritative_copy(shared: &Shared, _index: &Index) -> bool {
-    shared.health().last_sync.is_some()
 }
 
 fn list(page: Page<'_>) -> Vec<u8> {
@@ -176,7 +213,9 @@ fn run_sync(shared: &Shared) -> Vec<u8> {
 
 fn invalidate(target: &InvalidateTarget, shared: &Shared) -> Vec<u8> {
     let dropped = crate::daemon::invalidate::drop_entries(shared, target);
-    shared.request(|r| r.sync_now = true);
+    if *target == InvalidateTarget::All {
+        shared.request(|r| r.sync_now = true);
+    }
     Status::Found.frame(
         serde_json::json!({ "dropped": dropped })
             .to_string()

@@ -1,0 +1,410 @@
+//! One filtered SCIM request for one entry, and merging its answer into the served copy.
+//!
+//! The answer is mapped and validated by exactly the same code as a full copy
+//! (`directory::mapping`). Merging never creates a state a full copy could not: an entry
+//! whose name or id is held by another SCIM id is not merged (a full sync is requested
+//! instead, which applies the duplicate rules to everything at once).
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use super::freshness::EntryId;
+use super::key::LookupKey;
+use crate::daemon::state::{Counters, Shared};
+use crate::daemon::sync::{LOCAL_GROUP, LOCAL_PASSWD};
+use crate::directory::local_accounts::LocalAccounts;
+use crate::directory::mapping::{map_group, map_shadow, map_user};
+use crate::directory::model::{Directory, PosixGroup, PosixUser};
+use crate::scim::{GroupFilter, ScimError, UserFilter};
+
+/// What the server said about one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchOutcome {
+    /// It exists; the served copy now holds the server's version.
+    Present,
+    /// The server has no such entry; it was removed from the served copy if there.
+    Absent,
+    /// The server could not answer exactly (filter unsupported, duplicates): the full
+    /// copy stands, and a full sync was requested where useful.
+    Unknown,
+}
+
+/// Why no answer came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// No SCIM client or no usable user token.
+    NotConfigured(&'static str),
+    /// The request failed (unreachable, timeout, 5xx, malformed, 401/403 …).
+    Scim(String),
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::NotConfigured(what) => write!(f, "{what}"),
+            FetchError::Scim(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+pub type FetchResult = Result<FetchOutcome, FetchError>;
+
+/// Asks the server about `key` and merges the answer.
+pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
+    let od = &shared.ondemand;
+    let client = od
+        .client()
+        .ok_or(FetchError::NotConfigured("SCIM client not configured"))?;
+    let token = od
+        .tokens()
+        .user
+        .ok_or(FetchError::NotConfigured("no usable user token"))?;
+    Counters::bump(&shared.counters.scim_lookups);
+    let result = match key {
+        LookupKey::UserName(name) => client
+            .lookup_user(&token, UserFilter::PosixUserName(name))
+            .and_then(|found| {
+                if found.is_empty() {
+                    // Users without posixUserName are named after userName (no domain).
+                    client.lookup_user(&token, UserFilter::UserName(name))
+                } else {
+                    Ok(found)
+                }
+            }),
+        LookupKey::Uid(uid) => client.lookup_user(&token, UserFilter::PosixUserId(*uid)),
+        LookupKey::GroupName(name) => {
+            client.lookup_group(&token, GroupFilter::PosixGroupName(name))
+        }
+        LookupKey::Gid(gid) => client.lookup_group(&token, GroupFilter::PosixGroupId(*gid)),
+        LookupKey::Shadow(name) => match od.tokens().admin {
+            Some(admin) => client
+                .lookup_user(&admin, UserFilter::PosixUserName(name))
+                .and_then(|found| {
+                    if found.is_empty() {
+                        client.lookup_user(&admin, UserFilter::UserName(name))
+                    } else {
+                        Ok(found)
+                    }
+                }),
+            None => return Err(FetchError::NotConfigured("no usable admin token")),
+        },
+    };
+    let resources = match result {
+        Ok(r) => {
+            od.gate().succeeded();
+            r
+        }
+        Err(e) if e.is_bad_filter() => {
+            od.gate().succeeded();
+            log::debug!("{key}: filter not usable ({e}); the full copy stands");
+            return Ok(FetchOutcome::Unknown);
+        }
+        Err(e) => {
+            Counters::bump(&shared.counters.scim_lookup_failures);
+            od.gate().failed();
+            if e.is_auth() {
+                // The sync thread marks the token rejected and reports it.
+                shared.request(|r| r.sync_now = true);
+            }
+            log::info!("{key}: SCIM lookup failed: {e}");
+            return Err(FetchError::Scim(scim_text(&e)));
+        }
+    };
+    let local = LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP))
+        .map_err(|e| FetchError::Scim(format!("reading {LOCAL_PASSWD}: {e}")))?;
+    let config = shared.config();
+    match key {
+        LookupKey::UserName(_) | LookupKey::Uid(_) => {
+            let matching: Vec<PosixUser> = resources
+                .iter()
+                .filter_map(|v| map_user(v, &config, &local).ok())
+                .filter(|u| user_matches(u, key))
+                .collect();
+            match matching.as_slice() {
+                [] => Ok(remove(shared, key)),
+                [u] => Ok(merge_user(shared, u.clone(), config.user_private_groups)),
+                _ => Ok(ambiguous(shared, key)),
+            }
+        }
+        LookupKey::GroupName(_) | LookupKey::Gid(_) => {
+            let matching: Vec<_> = resources
+                .iter()
+                .filter_map(|v| map_group(v, &config, &local).ok())
+                .filter(|g| match key {
+                    LookupKey::GroupName(n) => &g.name == n,
+                    LookupKey::Gid(id) => g.gid == *id,
+                    _ => false,
+                })
+                .collect();
+            match matching.as_slice() {
+                [] => Ok(remove(shared, key)),
+                [g] => {
+                    let dir = shared.directory();
+                    let members = resolve_members(&dir, &g.member_ids);
+                    Ok(merge_group(
+                        shared,
+                        PosixGroup {
+                            scim_id: g.scim_id.clone(),
+                            name: g.name.clone(),
+                            gid: g.gid,
+                            members,
+                        },
+                    ))
+                }
+                _ => Ok(ambiguous(shared, key)),
+            }
+        }
+        LookupKey::Shadow(name) => Ok(merge_shadow(shared, name, &resources)),
+    }
+}
+
+fn scim_text(e: &ScimError) -> String {
+    e.to_string()
+}
+
+fn user_matches(u: &PosixUser, key: &LookupKey) -> bool {
+    match key {
+        LookupKey::UserName(n) => &u.name == n,
+        LookupKey::Uid(id) => u.uid == *id,
+        _ => false,
+    }
+}
+
+fn ambiguous(shared: &Shared, key: &LookupKey) -> FetchOutcome {
+    log::warn!("{key}: the server returned several entries; requesting a full sync");
+    shared.request(|r| r.sync_now = true);
+    FetchOutcome::Unknown
+}
+
+fn resolve_members(dir: &Directory, ids: &[String]) -> Vec<String> {
+    let by_id: std::collections::HashMap<&str, &str> = dir
+        .users
+        .iter()
+        .map(|u| (u.scim_id.as_str(), u.name.as_str()))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    ids.iter()
+        .filter_map(|id| by_id.get(id.as_str()).copied())
+        .filter(|n| seen.insert(*n))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Applies `change` to a copy of the served directory and serves it, unless `change`
+/// returns `None` (nothing to change).
+fn apply(shared: &Shared, change: impl FnOnce(&Directory) -> Option<Directory>) -> bool {
+    let _guard = shared.ondemand.apply_lock();
+    let current = shared.directory();
+    match change(&current) {
+        Some(next) => {
+            shared.serve(next);
+            true
+        }
+        None => false,
+    }
+}
+
+fn confirm(shared: &Shared, id: EntryId) {
+    shared.ondemand.freshness().confirm(id, SystemTime::now());
+}
+
+fn merge_user(shared: &Shared, user: PosixUser, private_groups: bool) -> FetchOutcome {
+    let mut conflict = false;
+    apply(shared, |dir| {
+        if dir.users.iter().any(|u| u == &user) {
+            return None;
+        }
+        if dir
+            .users
+            .iter()
+            .any(|u| u.scim_id != user.scim_id && (u.name == user.name || u.uid == user.uid))
+        {
+            conflict = true;
+            return None;
+        }
+        let mut next = dir.clone();
+        if let Some(old) = next.users.iter().position(|u| u.scim_id == user.scim_id) {
+            let old = next.users.remove(old);
+            drop_user_traces(&mut next, &old, old.name != user.name);
+            if old.name != user.name {
+                for g in &mut next.groups {
+                    for m in &mut g.members {
+                        if *m == old.name {
+                            m.clone_from(&user.name);
+                        }
+                    }
+                }
+            }
+        }
+        let pos = next.users.partition_point(|u| u.uid < user.uid);
+        next.users.insert(pos, user.clone());
+        if private_groups
+            && !next
+                .groups
+                .iter()
+                .any(|g| g.gid == user.gid || g.name == user.name)
+        {
+            let pos = next.groups.partition_point(|g| g.gid < user.gid);
+            next.groups.insert(
+                pos,
+                PosixGroup {
+                    scim_id: String::new(),
+                    name: user.name.clone(),
+                    gid: user.gid,
+                    members: Vec::new(),
+                },
+            );
+        }
+        Some(next)
+    });
+    if conflict {
+        log::warn!(
+            "user {} (SCIM id {:?}): name or uid held by another cached user; requesting a full sync",
+            user.name,
+            user.scim_id
+        );
+        shared.request(|r| r.sync_now = true);
+        return FetchOutcome::Unknown;
+    }
+    let key_name = LookupKey::UserName(user.name.clone());
+    let key_uid = LookupKey::Uid(user.uid);
+    let mut negative = shared.ondemand.negative();
+    negative.remove(&key_name);
+    negative.remove(&key_uid);
+    drop(negative);
+    confirm(shared, EntryId::User(user.uid));
+    FetchOutcome::Present
+}
+
+/// Removes a user's private group and shadow entry (and, if `rename`, nothing else:
+/// member lists are renamed by the caller).
+fn drop_user_traces(dir: &mut Directory, old: &PosixUser, rename: bool) {
+    dir.groups
+        .retain(|g| !(g.scim_id.is_empty() && g.name == old.name && g.gid == old.gid));
+    if rename {
+        dir.shadow.retain(|s| s.name != old.name);
+    }
+}
+
+fn merge_group(shared: &Shared, group: PosixGroup) -> FetchOutcome {
+    let mut conflict = false;
+    apply(shared, |dir| {
+        if dir.groups.iter().any(|g| g == &group) {
+            return None;
+        }
+        // A SCIM group replaces a user private group with its gid or name.
+        if dir.groups.iter().any(|g| {
+            !g.scim_id.is_empty()
+                && g.scim_id != group.scim_id
+                && (g.name == group.name || g.gid == group.gid)
+        }) {
+            conflict = true;
+            return None;
+        }
+        let mut next = dir.clone();
+        next.groups.retain(|g| {
+            g.scim_id != group.scim_id
+                && !(g.scim_id.is_empty() && (g.name == group.name || g.gid == group.gid))
+        });
+        let pos = next.groups.partition_point(|g| g.gid < group.gid);
+        next.groups.insert(pos, group.clone());
+        Some(next)
+    });
+    if conflict {
+        log::warn!(
+            "group {} (SCIM id {:?}): name or gid held by another cached group; requesting a full sync",
+            group.name,
+            group.scim_id
+        );
+        shared.request(|r| r.sync_now = true);
+        return FetchOutcome::Unknown;
+    }
+    let mut negative = shared.ondemand.negative();
+    negative.remove(&LookupKey::GroupName(group.name.clone()));
+    negative.remove(&LookupKey::Gid(group.gid));
+    drop(negative);
+    confirm(shared, EntryId::Group(group.gid));
+    FetchOutcome::Present
+}
+
+fn merge_shadow(shared: &Shared, name: &str, admin: &[Value]) -> FetchOutcome {
+    let dir = shared.directory();
+    let Some(user) = dir.users.iter().find(|u| u.name == name).cloned() else {
+        return FetchOutcome::Absent;
+    };
+    // Only resources for this very user (matched by SCIM id) count.
+    let mine: Vec<Value> = admin
+        .iter()
+        .filter(|v| v.get("id").and_then(Value::as_str) == Some(user.scim_id.as_str()))
+        .cloned()
+        .collect();
+    let mut refused = Vec::new();
+    let entry = map_shadow(&user, &mine, &mut refused);
+    for r in refused {
+        log::warn!(
+            "refused shadow of user with SCIM id {:?}: {}: {}",
+            r.scim_id,
+            r.reason.as_str(),
+            r.detail
+        );
+    }
+    apply(shared, |dir| {
+        if dir.shadow.iter().any(|s| s == &entry) {
+            return None;
+        }
+        let mut next = dir.clone();
+        next.shadow.retain(|s| s.name != entry.name);
+        next.shadow.push(entry.clone());
+        Some(next)
+    });
+    FetchOutcome::Present
+}
+
+/// The server has no entry for `key`: drop ours (if any) and remember the answer.
+fn remove(shared: &Shared, key: &LookupKey) -> FetchOutcome {
+    apply(shared, |dir| {
+        let mut next = dir.clone();
+        match key {
+            LookupKey::UserName(_) | LookupKey::Uid(_) => {
+                let gone: Vec<PosixUser> = next
+                    .users
+                    .iter()
+                    .filter(|u| user_matches(u, key))
+                    .cloned()
+                    .collect();
+                if gone.is_empty() {
+                    return None;
+                }
+                next.users.retain(|u| !user_matches(u, key));
+                for old in &gone {
+                    drop_user_traces(&mut next, old, true);
+                    for g in &mut next.groups {
+                        g.members.retain(|m| *m != old.name);
+                    }
+                }
+            }
+            LookupKey::GroupName(n) => {
+                let before = next.groups.len();
+                next.groups.retain(|g| g.scim_id.is_empty() || &g.name != n);
+                if next.groups.len() == before {
+                    return None;
+                }
+            }
+            LookupKey::Gid(id) => {
+                let before = next.groups.len();
+                next.groups.retain(|g| g.scim_id.is_empty() || g.gid != *id);
+                if next.groups.len() == before {
+                    return None;
+                }
+            }
+            LookupKey::Shadow(_) => return None,
+        }
+        Some(next)
+    });
+    if !matches!(key, LookupKey::Shadow(_)) {
+        shared.ondemand.negative().insert(key.clone());
+    }
+    FetchOutcome::Absent
+}

@@ -1,0 +1,91 @@
+//! When each entry was last confirmed by the server, and what that means for a lookup
+//! (design.md §6): fresh; past half its `positive-ttl` (answer, refresh in the
+//! background); past the TTL (refetch within the lookup deadline, fall back to the stale
+//! entry up to `max-stale` if the server fails).
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+/// An entry whose confirmation time is tracked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryId {
+    User(u32),
+    Group(u32),
+}
+
+/// Confirmation times newer than the last full copy; everything else dates from it.
+#[derive(Debug, Default)]
+pub struct Freshness {
+    confirmed: HashMap<EntryId, SystemTime>,
+}
+
+/// What to do with a cached entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Age {
+    Fresh,
+    RefreshAhead,
+    Expired,
+}
+
+impl Freshness {
+    /// A full copy confirmed everything at once.
+    pub fn reset(&mut self) {
+        self.confirmed.clear();
+    }
+
+    pub fn confirm(&mut self, id: EntryId, at: SystemTime) {
+        self.confirmed.insert(id, at);
+    }
+
+    pub fn forget(&mut self, id: EntryId) {
+        self.confirmed.remove(&id);
+    }
+
+    /// Seconds since `id` was confirmed, given the time of the last full copy.
+    pub fn age(&self, id: EntryId, copy_time: Option<SystemTime>) -> Duration {
+        let at = self.confirmed.get(&id).copied().or(copy_time);
+        at.and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or(if at.is_some() {
+                Duration::ZERO
+            } else {
+                Duration::MAX
+            })
+    }
+}
+
+/// Classifies an age against `positive-ttl`.
+pub fn classify(age: Duration, ttl: Duration) -> Age {
+    if age >= ttl {
+        Age::Expired
+    } else if age >= ttl / 2 {
+        Age::RefreshAhead
+    } else {
+        Age::Fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_by_ttl() {
+        let ttl = Duration::from_secs(300);
+        assert_eq!(classify(Duration::from_secs(10), ttl), Age::Fresh);
+        assert_eq!(classify(Duration::from_secs(150), ttl), Age::RefreshAhead);
+        assert_eq!(classify(Duration::from_secs(300), ttl), Age::Expired);
+        assert_eq!(classify(Duration::ZERO, Duration::ZERO), Age::Expired);
+    }
+
+    #[test]
+    fn confirmation_overrides_copy_time() {
+        let mut f = Freshness::default();
+        let old = SystemTime::now() - Duration::from_secs(1000);
+        assert!(f.age(EntryId::User(1), Some(old)) >= Duration::from_secs(999));
+        f.confirm(EntryId::User(1), SystemTime::now());
+        assert!(f.age(EntryId::User(1), Some(old)) < Duration::from_secs(5));
+        assert_eq!(f.age(EntryId::User(2), None), Duration::MAX);
+        f.reset();
+        assert!(f.age(EntryId::User(1), Some(old)) >= Duration::from_secs(999));
+    }
+}

@@ -1,0 +1,191 @@
+//! The lookup policy (design.md §6). A hit never waits for the network unless the entry
+//! is past its `positive-ttl`; then the refetch is bounded by [`LOOKUP_DEADLINE`] and
+//! the stale entry is served if the server fails (up to `max-stale`). A miss is fetched
+//! once (single flight), remembered when the server says "none", and answered `TRYAGAIN`
+//! — never "not found" — when the server cannot be asked.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::fetch::{fetch, FetchOutcome};
+use super::freshness::{classify, Age, EntryId};
+use super::key::LookupKey;
+use super::single_flight::Joined;
+use crate::cache::index::Index;
+use crate::daemon::state::{Counters, Shared};
+use crate::directory::validate::is_valid_posix_name;
+
+/// How long a lookup may wait for the server: below the module's 3 s deadline, so the
+/// module always gets an answer (possibly `TRYAGAIN`) rather than timing out.
+pub const LOOKUP_DEADLINE: Duration = Duration::from_millis(2500);
+
+/// The outcome of resolving one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// The entry is in the (possibly just updated) served copy.
+    Found,
+    /// Authoritatively absent.
+    NotFound,
+    /// The server could not be asked and nothing usable is cached.
+    TryAgain,
+}
+
+/// Names and ids that can never be directory entries are answered without the network
+/// (this includes `pam_unix_non_existent:`-style probes: `:` is not a POSIX name).
+fn impossible(shared: &Shared, key: &LookupKey) -> bool {
+    let config = shared.config();
+    match key {
+        LookupKey::UserName(n) | LookupKey::GroupName(n) | LookupKey::Shadow(n) => {
+            !is_valid_posix_name(n)
+        }
+        LookupKey::Uid(id) => *id < config.min_uid || *id == u32::MAX,
+        LookupKey::Gid(id) => *id < config.min_gid || *id == u32::MAX,
+    }
+}
+
+/// Where `key` stands in `index`: present (with its freshness id, `None` for entries
+/// that are never refetched on their own, such as user private groups), or absent.
+fn locate(index: &Index, key: &LookupKey) -> Option<Option<EntryId>> {
+    match key {
+        LookupKey::UserName(n) => index.uid_of(n).map(|u| Some(EntryId::User(u))),
+        LookupKey::Uid(u) => index.passwd_by_uid(*u).map(|_| Some(EntryId::User(*u))),
+        LookupKey::GroupName(n) => index
+            .gid_of(n)
+            .map(|g| (!index.is_private_group(g)).then_some(EntryId::Group(g))),
+        LookupKey::Gid(g) => index
+            .group_by_gid(*g)
+            .map(|_| (!index.is_private_group(*g)).then_some(EntryId::Group(*g))),
+        LookupKey::Shadow(n) => index.shadow_by_name(n).map(|_| None),
+    }
+}
+
+/// Resolves `key`; afterwards, `Found` means `shared.index()` answers it.
+pub fn resolve(shared: &Arc<Shared>, key: &LookupKey) -> Resolution {
+    let index = shared.index();
+    match locate(&index, key) {
+        Some(id) => resolve_hit(shared, key, id),
+        None => resolve_miss(shared, key),
+    }
+}
+
+fn resolve_hit(shared: &Arc<Shared>, key: &LookupKey, id: Option<EntryId>) -> Resolution {
+    let Some(id) = id else {
+        return Resolution::Found;
+    };
+    let config = shared.config();
+    let copy_time = shared.health().last_sync;
+    let age = shared.ondemand.freshness().age(id, copy_time);
+    match classify(age, config.positive_ttl) {
+        Age::Fresh => Resolution::Found,
+        Age::RefreshAhead => {
+            refresh_in_background(shared, key);
+            Resolution::Found
+        }
+        Age::Expired => {
+            if !shared.ondemand.gate().open() {
+                return stale_or_try_again(shared, age, config.max_stale);
+            }
+            match run_fetch(shared, key) {
+                Some(Ok(FetchOutcome::Absent)) => Resolution::NotFound,
+                Some(Ok(_)) => {
+                    if locate(&shared.index(), key).is_some() {
+                        Resolution::Found
+                    } else {
+                        Resolution::NotFound
+                    }
+                }
+                Some(Err(_)) | None => stale_or_try_again(shared, age, config.max_stale),
+            }
+        }
+    }
+}
+
+fn stale_or_try_again(shared: &Shared, age: Duration, max_stale: Duration) -> Resolution {
+    if age < max_stale {
+        Counters::bump(&shared.counters.stale_answers);
+        Resolution::Found
+    } else {
+        Counters::bump(&shared.counters.try_again);
+        Resolution::TryAgain
+    }
+}
+
+fn resolve_miss(shared: &Arc<Shared>, key: &LookupKey) -> Resolution {
+    if impossible(shared, key) {
+        return Resolution::NotFound;
+    }
+    let config = shared.config();
+    if shared
+        .ondemand
+        .negative()
+        .contains(key, config.negative_ttl)
+    {
+        return Resolution::NotFound;
+    }
+    if !shared.ondemand.gate().open() {
+        Counters::bump(&shared.counters.try_again);
+        return Resolution::TryAgain;
+    }
+    match run_fetch(shared, key) {
+        Some(Ok(FetchOutcome::Present)) => {
+            if locate(&shared.index(), key).is_some() {
+                Resolution::Found
+            } else {
+                Resolution::NotFound
+            }
+        }
+        Some(Ok(FetchOutcome::Absent)) => Resolution::NotFound,
+        // The server cannot filter: the full copy is the answer, if there is one.
+        Some(Ok(FetchOutcome::Unknown)) => {
+            if shared.health().last_sync.is_some() {
+                Resolution::NotFound
+            } else {
+                Counters::bump(&shared.counters.try_again);
+                Resolution::TryAgain
+            }
+        }
+        Some(Err(_)) | None => {
+            Counters::bump(&shared.counters.try_again);
+            Resolution::TryAgain
+        }
+    }
+}
+
+/// Runs (or joins) the fetch for `key`; `None` if the leader did not finish in time.
+fn run_fetch(shared: &Shared, key: &LookupKey) -> Option<super::fetch::FetchResult> {
+    let deadline = Instant::now() + LOOKUP_DEADLINE;
+    match shared
+        .ondemand
+        .flights
+        .run(key, deadline, || fetch(shared, key))
+    {
+        Joined::Led(r) => Some(r),
+        Joined::Followed(r) => {
+            Counters::bump(&shared.counters.shared_flights);
+            Some(r)
+        }
+        Joined::TimedOut => None,
+    }
+}
+
+fn refresh_in_background(shared: &Arc<Shared>, key: &LookupKey) {
+    let od = &shared.ondemand;
+    if od.flights.in_flight(key) || !od.gate().open() {
+        return;
+    }
+    let (shared, key) = (Arc::clone(shared), key.clone());
+    let spawned = std::thread::Builder::new()
+        .name("refresh".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let _ = shared
+                .ondemand
+                .flights
+                .run(&key, Instant::now() + LOOKUP_DEADLINE, || {
+                    fetch(&shared, &key)
+                });
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start a refresh thread: {e}");
+    }
+}

@@ -1,0 +1,71 @@
+//! Everything the on-demand path keeps between lookups.
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use super::fetch::FetchResult;
+use super::freshness::Freshness;
+use super::gate::FailureGate;
+use super::key::LookupKey;
+use super::negative::NegativeCache;
+use super::single_flight::SingleFlight;
+use crate::scim::client::ScimClient;
+use crate::tokens::secret::BearerToken;
+
+/// Tokens as the sync thread last read them (usable ones only).
+#[derive(Debug, Default, Clone)]
+pub struct UsableTokens {
+    pub user: Option<BearerToken>,
+    pub admin: Option<BearerToken>,
+}
+
+/// On-demand state, one per daemon.
+#[derive(Default)]
+pub struct OnDemand {
+    pub negative: Mutex<NegativeCache>,
+    pub flights: SingleFlight<LookupKey, FetchResult>,
+    pub gate: Mutex<FailureGate>,
+    pub freshness: Mutex<Freshness>,
+    /// Client with the short on-demand timeout; rebuilt with the configuration.
+    pub client: RwLock<Option<Arc<ScimClient>>>,
+    pub tokens: RwLock<UsableTokens>,
+    /// Serialises changes to the served copy (merges and full syncs).
+    pub apply: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl OnDemand {
+    pub fn negative(&self) -> MutexGuard<'_, NegativeCache> {
+        lock(&self.negative)
+    }
+    pub fn gate(&self) -> MutexGuard<'_, FailureGate> {
+        lock(&self.gate)
+    }
+    pub fn freshness(&self) -> MutexGuard<'_, Freshness> {
+        lock(&self.freshness)
+    }
+    pub fn apply_lock(&self) -> MutexGuard<'_, ()> {
+        lock(&self.apply)
+    }
+    pub fn client(&self) -> Option<Arc<ScimClient>> {
+        self.client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(Arc::clone)
+    }
+    pub fn set_client(&self, client: Option<ScimClient>) {
+        *self.client.write().unwrap_or_else(|p| p.into_inner()) = client.map(Arc::new);
+    }
+    pub fn tokens(&self) -> UsableTokens {
+        self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+    pub fn set_tokens(&self, tokens: UsableTokens) {
+        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = tokens;
+    }
+}
