@@ -36,6 +36,8 @@ pub enum FetchOutcome {
 pub enum FetchError {
     /// No SCIM client or no usable user token.
     NotConfigured(&'static str),
+    /// The server is in backoff or the per-node rate limit is reached: not asked.
+    Backoff,
     /// The request failed (unreachable, timeout, 5xx, malformed, 401/403 …).
     Scim(String),
 }
@@ -44,6 +46,7 @@ impl std::fmt::Display for FetchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FetchError::NotConfigured(what) => write!(f, "{what}"),
+            FetchError::Backoff => write!(f, "server in backoff or rate limit reached"),
             FetchError::Scim(e) => write!(f, "{e}"),
         }
     }
@@ -61,6 +64,13 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
         .tokens()
         .user
         .ok_or(FetchError::NotConfigured("no usable user token"))?;
+    let admin_token = od.tokens().admin;
+    if matches!(key, LookupKey::Shadow(_)) && admin_token.is_none() {
+        return Err(FetchError::NotConfigured("no usable admin token"));
+    }
+    if !od.gate().admit() {
+        return Err(FetchError::Backoff);
+    }
     Counters::bump(&shared.counters.scim_lookups);
     let result = match key {
         LookupKey::UserName(name) => client
@@ -78,7 +88,7 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
             client.lookup_group(&token, GroupFilter::PosixGroupName(name))
         }
         LookupKey::Gid(gid) => client.lookup_group(&token, GroupFilter::PosixGroupId(*gid)),
-        LookupKey::Shadow(name) => match od.tokens().admin {
+        LookupKey::Shadow(name) => match admin_token {
             Some(admin) => client
                 .lookup_user(&admin, UserFilter::PosixUserName(name))
                 .and_then(|found| {
@@ -88,7 +98,7 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
                         Ok(found)
                     }
                 }),
-            None => return Err(FetchError::NotConfigured("no usable admin token")),
+            None => Err(ScimError::Config("no usable admin token".into())),
         },
     };
     let resources = match result {
