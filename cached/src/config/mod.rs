@@ -8,6 +8,7 @@ pub mod address;
 pub mod check;
 pub mod error;
 pub mod keys;
+pub mod manpage;
 pub mod parse;
 pub mod reference;
 pub mod value;
