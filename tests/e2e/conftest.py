@@ -193,3 +193,13 @@ def pytest_runtest_makereport(item, call):
         for server in _services.servers:
             report.sections.append((f"{server.name} log (tail)",
                                     sb.tail(server.log_path, 30)))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The outage tests' fault table (test_outages.py), also in target/fault-table.txt."""
+    import ondemand_helpers
+    path = ondemand_helpers.write_fault_table(REPO)
+    if path is not None:
+        terminalreporter.section("fault table")
+        terminalreporter.write(ondemand_helpers.fault_table())
+        terminalreporter.write_line(f"(written to {path})")
