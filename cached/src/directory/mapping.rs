@@ -25,6 +25,7 @@ use super::validate::{
 };
 use crate::config::Config;
 use crate::scim::attributes as attr;
+use crate::scim::nesting::REFUSED_MARKER;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -258,6 +259,10 @@ fn extension<'a>(
     }
 }
 
+fn json_text(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+}
+
 fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -289,7 +294,11 @@ fn resource(v: &Value, kind: EntryKind) -> Result<(&Map<String, Value>, String),
             Err(malformed(NO_ID, "the resource has an empty id".to_string()))
         }
         Some(Value::String(id)) => match check_field("id", id, MAX_SCIM_ID) {
-            Ok(()) => Ok((obj, id.clone())),
+            Ok(()) => match obj.get(REFUSED_MARKER) {
+                // Refused while parsing (e.g. absurd nesting): only the id survived.
+                Some(why) => Err(malformed(id, json_text(why))),
+                None => Ok((obj, id.clone())),
+            },
             Err(p) => Err(refusal(kind, &excerpt(id), p)),
         },
         Some(other) => Err(malformed(

@@ -692,3 +692,21 @@ fn scale_100k_users_10k_groups() {
     assert_eq!(d.groups.len(), 110_000);
     assert!(d.refused.is_empty());
 }
+
+#[test]
+fn resource_refused_while_parsing_is_refused_by_its_scim_id() {
+    use crate::scim::nesting::REFUSED_MARKER;
+    let stub = json!({"id": "u-deep", REFUSED_MARKER: "JSON nested more than 100 levels deep"});
+    let d = build(
+        &[user("u-a", "alice", 1001), stub],
+        &[group("g", "devs", 2001, &["u-a", "u-deep"])],
+    );
+    assert_eq!(d.users.len(), 1);
+    assert_eq!(
+        reasons(&d),
+        vec![("u-deep".to_string(), RefusalReason::Malformed)]
+    );
+    assert!(d.refused[0].detail.contains("nested"), "{:?}", d.refused);
+    let devs = d.groups.iter().find(|g| g.name == "devs").unwrap();
+    assert_eq!(devs.members, vec!["alice".to_string()]);
+}

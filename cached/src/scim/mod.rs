@@ -3,6 +3,7 @@ pub mod attributes;
 pub mod client;
 pub mod error;
 pub mod lookup;
+pub mod nesting;
 pub mod paging;
 pub mod transport;
 mod unix_transport;

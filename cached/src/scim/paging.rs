@@ -7,9 +7,10 @@
 
 use serde_json::{Map, Value};
 
-use super::attributes::{COUNT, SCHEMAS};
+use super::attributes::{COUNT, ID, SCHEMAS};
 use super::attributes::{LIST_RESPONSE, RESOURCES, START_INDEX, TOTAL_RESULTS};
 use super::error::ScimError;
+use super::nesting;
 use super::transport::HttpTransport;
 use crate::tokens::secret::BearerToken;
 
@@ -37,8 +38,20 @@ pub fn parse_list_response(body: &[u8], path: &str) -> Result<ListPage, ScimErro
         path: path.to_string(),
         reason,
     };
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| malformed(format!("not JSON: {e}")))?;
+    let (value, pruned) = match serde_json::from_slice::<Value>(body) {
+        Ok(v) => (v, false),
+        // One absurdly nested resource must not fail the page (design.md §6): prune
+        // and refuse that resource alone. serde_json has no error kind for this.
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+            let Some(pruned) = nesting::prune(body, nesting::MAX_DEPTH) else {
+                return Err(malformed(format!("not JSON: {e}")));
+            };
+            let v =
+                serde_json::from_slice(&pruned).map_err(|e| malformed(format!("not JSON: {e}")))?;
+            (v, true)
+        }
+        Err(e) => return Err(malformed(format!("not JSON: {e}"))),
+    };
     let Value::Object(mut obj) = value else {
         return Err(malformed("not a JSON object".to_string()));
     };
@@ -57,7 +70,13 @@ pub fn parse_list_response(body: &[u8], path: &str) -> Result<ListPage, ScimErro
     let start_index = non_negative(&obj, START_INDEX).map_err(malformed)?;
     let resources = match obj.remove(RESOURCES) {
         None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => Some(items),
+        Some(Value::Array(mut items)) => {
+            if pruned {
+                // Anything pruned outside Resources was an unknown attribute: ignored.
+                nesting::mark_too_deep(&mut items, ID);
+            }
+            Some(items)
+        }
         Some(_) => return Err(malformed(format!("{RESOURCES} is not an array"))),
     };
     Ok(ListPage {
@@ -202,5 +221,26 @@ mod tests {
             let err = parse_list_response(bad, "/x").unwrap_err();
             assert!(matches!(err, ScimError::Malformed { .. }), "{err}");
         }
+    }
+
+    #[test]
+    fn one_absurdly_nested_resource_does_not_fail_the_page() {
+        let deep = "[".repeat(300) + &"]".repeat(300);
+        let body = format!(
+            r#"{{"totalResults":3,"Resources":[{{"id":"1"}},{{"id":"deep","x":{deep}}},{{"id":"3"}}]}}"#
+        );
+        let p = parse_list_response(body.as_bytes(), "/x").unwrap();
+        let res = p.resources.unwrap();
+        assert_eq!(res.len(), 3);
+        assert_eq!(res[0], serde_json::json!({"id": "1"}));
+        assert_eq!(res[1]["id"], "deep");
+        assert!(res[1].get(nesting::REFUSED_MARKER).is_some());
+        assert_eq!(res[2], serde_json::json!({"id": "3"}));
+        // Still malformed JSON: still refused as a whole.
+        let cut = &body.as_bytes()[..body.len() - 2];
+        assert!(matches!(
+            parse_list_response(cut, "/x"),
+            Err(ScimError::Malformed { .. })
+        ));
     }
 }
