@@ -16,7 +16,7 @@ use crate::daemon::state::{Counters, Shared};
 use crate::daemon::sync::{LOCAL_GROUP, LOCAL_PASSWD};
 use crate::directory::local_accounts::LocalAccounts;
 use crate::directory::mapping::{map_group, map_shadow, map_user};
-use crate::directory::model::{Directory, PosixGroup, PosixUser};
+use crate::directory::model::{Directory, EntryKind, PosixGroup, PosixUser, RefusalReason};
 use crate::scim::{GroupFilter, ScimError, UserFilter};
 
 /// What the server said about one key.
@@ -125,11 +125,13 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
     let local = LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP))
         .map_err(|e| FetchError::Scim(format!("reading {LOCAL_PASSWD}: {e}")))?;
     let config = shared.config();
+    let copy = shared.directory();
     match key {
         LookupKey::UserName(_) | LookupKey::Uid(_) => {
             let matching: Vec<PosixUser> = resources
                 .iter()
                 .filter_map(|v| map_user(v, &config, &local).ok())
+                .filter(|u| !refused_as_duplicate(&copy, EntryKind::User, &u.scim_id))
                 .filter(|u| user_matches(u, key))
                 .collect();
             match matching.as_slice() {
@@ -142,6 +144,7 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
             let matching: Vec<_> = resources
                 .iter()
                 .filter_map(|v| map_group(v, &config, &local).ok())
+                .filter(|g| !refused_as_duplicate(&copy, EntryKind::Group, &g.scim_id))
                 .filter(|g| match key {
                     LookupKey::GroupName(n) => &g.name == n,
                     LookupKey::Gid(id) => g.gid == *id,
@@ -168,6 +171,21 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
         }
         LookupKey::Shadow(name) => Ok(merge_shadow(shared, name, &resources)),
     }
+}
+
+/// Whether the last full copy refused this SCIM id for sharing a name or an id with
+/// another entry. One entry fetched alone cannot show that, so merging it would serve
+/// what a full copy refuses (both entries of a duplicate pair are refused). It stays
+/// refused until a full copy no longer finds the duplicate.
+fn refused_as_duplicate(copy: &Directory, kind: EntryKind, scim_id: &str) -> bool {
+    copy.refused.iter().any(|r| {
+        r.kind == kind
+            && r.scim_id == scim_id
+            && matches!(
+                r.reason,
+                RefusalReason::DuplicateName | RefusalReason::DuplicateId
+            )
+    })
 }
 
 fn scim_text(e: &ScimError) -> String {
@@ -417,4 +435,36 @@ fn remove(shared: &Shared, key: &LookupKey) -> FetchOutcome {
         shared.ondemand.negative().insert(key.clone());
     }
     FetchOutcome::Absent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::model::Refusal;
+
+    #[test]
+    fn duplicates_refused_by_the_copy_stay_refused() {
+        let refusal = |kind, id: &str, reason| Refusal {
+            kind,
+            scim_id: id.to_string(),
+            reason,
+            detail: String::new(),
+        };
+        let copy = Directory {
+            refused: vec![
+                refusal(EntryKind::User, "u-dup", RefusalReason::DuplicateId),
+                refusal(EntryKind::User, "u-dupname", RefusalReason::DuplicateName),
+                refusal(EntryKind::Group, "g-dup", RefusalReason::DuplicateId),
+                refusal(EntryKind::User, "u-bad", RefusalReason::InvalidName),
+            ],
+            ..Directory::default()
+        };
+        assert!(refused_as_duplicate(&copy, EntryKind::User, "u-dup"));
+        assert!(refused_as_duplicate(&copy, EntryKind::User, "u-dupname"));
+        assert!(refused_as_duplicate(&copy, EntryKind::Group, "g-dup"));
+        // Another kind, another id, or a per-entry reason (mapping decides afresh).
+        assert!(!refused_as_duplicate(&copy, EntryKind::Group, "u-dup"));
+        assert!(!refused_as_duplicate(&copy, EntryKind::User, "u-other"));
+        assert!(!refused_as_duplicate(&copy, EntryKind::User, "u-bad"));
+    }
 }
