@@ -59,6 +59,14 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
         OpenOutcome::Created => log::info!("cache {} created", config.cache_path.display()),
         OpenOutcome::Existing => {}
     }
+    match listener::raise_fd_limit() {
+        Ok(n) if n < listener::MAX_CONNECTIONS as libc::rlim_t => log::warn!(
+            "open files limited to {n}: fewer than {} connections can be served at once",
+            listener::MAX_CONNECTIONS
+        ),
+        Ok(_) => {}
+        Err(e) => log::warn!("cannot raise the open files limit: {e}"),
+    }
     let socket_path = config.socket_path.clone();
     let listener = match listener::bind(&socket_path) {
         Ok(l) => l,

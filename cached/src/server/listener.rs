@@ -23,6 +23,14 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// Stack of a connection thread: answers are built on the heap.
 const CONNECTION_STACK: usize = 128 * 1024;
 
+/// Descriptors beyond the connections: the listener, the cache, SCIM requests, logging.
+const FD_HEADROOM: libc::rlim_t = 256;
+
+/// Pause after a failed accept(). Out of descriptors (EMFILE/ENFILE) the pending
+/// connection stays queued, so retrying at once would spin and flood the log; idle
+/// connections free descriptors within their own deadline.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Mode of the directory holding the socket.
 pub const SOCKET_DIR_MODE: u32 = 0o755;
 /// Mode of the socket: any local process may look up passwd and group data.
@@ -93,6 +101,37 @@ pub fn bind(path: &Path) -> Result<UnixListener, ListenError> {
     Ok(listener)
 }
 
+/// Raises the soft limit on open files so that [`MAX_CONNECTIONS`] can be reached:
+/// systemd starts services with a soft limit of 1024, below the bound, and accept()
+/// would then fail while the connection bound is still far away. Never above the hard
+/// limit; returns the soft limit in force afterwards.
+pub fn raise_fd_limit() -> io::Result<libc::rlim_t> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we pass, which lives here.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let wanted = wanted_fd_limit(lim.rlim_cur, lim.rlim_max);
+    if wanted > lim.rlim_cur {
+        lim.rlim_cur = wanted;
+        // SAFETY: setrlimit reads one rlimit from the struct we pass.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(lim.rlim_cur)
+}
+
+/// The soft limit to ask for: enough for every connection plus headroom, capped by the
+/// hard limit, and never lower than the current soft limit.
+fn wanted_fd_limit(soft: libc::rlim_t, hard: libc::rlim_t) -> libc::rlim_t {
+    let need = MAX_CONNECTIONS as libc::rlim_t + FD_HEADROOM;
+    soft.max(need.min(hard))
+}
+
 /// Live connection count; the guard decrements it when its thread ends.
 struct Slot(Arc<AtomicUsize>);
 
@@ -105,14 +144,30 @@ impl Drop for Slot {
 /// Accepts until shutdown; returns the number of connection threads still running.
 pub fn serve(listener: UnixListener, shared: Arc<Shared>) -> Arc<AtomicUsize> {
     let live = Arc::new(AtomicUsize::new(0));
+    // Consecutive accept() failures: logged once per run of them, not once per retry.
+    let mut failing = 0u64;
     for stream in listener.incoming() {
         if shared.is_shutting_down() {
             break;
         }
         let stream = match stream {
-            Ok(s) => s,
+            Ok(s) => {
+                if failing > 0 {
+                    log::info!("accept works again after {failing} failed attempts");
+                    failing = 0;
+                }
+                s
+            }
             Err(e) => {
-                log::warn!("accept failed: {e}");
+                if failing == 0 {
+                    log::warn!(
+                        "accept failed: {e} ({} connections open); retrying every {} ms",
+                        live.load(Ordering::SeqCst),
+                        ACCEPT_RETRY.as_millis()
+                    );
+                }
+                failing = failing.saturating_add(1);
+                thread::sleep(ACCEPT_RETRY);
                 continue;
             }
         };
@@ -136,4 +191,33 @@ pub fn serve(listener: UnixListener, shared: Arc<Shared>) -> Arc<AtomicUsize> {
         }
     }
     live
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_limit_covers_every_connection_within_the_hard_limit() {
+        let need = MAX_CONNECTIONS as libc::rlim_t + FD_HEADROOM;
+        // systemd's default: soft 1024, hard 524288.
+        assert_eq!(wanted_fd_limit(1024, 524_288), need);
+        // A hard limit below the need caps it.
+        assert_eq!(wanted_fd_limit(1024, 2048), 2048);
+        // A higher soft limit is never lowered.
+        assert_eq!(wanted_fd_limit(100_000, 524_288), 100_000);
+    }
+
+    #[test]
+    fn raise_fd_limit_reaches_the_wanted_limit() {
+        let soft = raise_fd_limit().unwrap();
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as in raise_fd_limit.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!(soft, lim.rlim_cur);
+        assert!(soft >= (MAX_CONNECTIONS as libc::rlim_t + FD_HEADROOM).min(lim.rlim_max));
+    }
 }
