@@ -59,3 +59,17 @@ wb_deps_ensure() {
         fi
     fi
 }
+
+# What scripts/package-deb and its checks need: dpkg-dev (dpkg-architecture,
+# dpkg-shlibdeps), binutils (strip), lintian; with an argument, also debootstrap for
+# the install test in a clean Debian 12 root.
+wb_packaging_deps_ensure() {
+    local missing=()
+    command -v dpkg-shlibdeps >/dev/null 2>&1 || missing+=(dpkg-dev)
+    command -v strip >/dev/null 2>&1 || missing+=(binutils)
+    command -v lintian >/dev/null 2>&1 || missing+=(lintian)
+    if [ -n "${1:-}" ]; then
+        command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    fi
+    [ "${#missing[@]}" -eq 0 ] || wb_apt_install "${missing[@]}"
+}
