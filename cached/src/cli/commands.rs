@@ -81,8 +81,8 @@ pub fn invalidate(target: InvalidateArg, socket: Option<PathBuf>) -> ExitCode {
     match call(&socket, &Request::Invalidate(target), STATUS_TIMEOUT) {
         Ok((Status::Found, payload)) => {
             let doc: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
-            let n = doc.get("dropped").and_then(Value::as_u64).unwrap_or(0);
-            println!("dropped {n} cached entries; refetching from the server");
+            let n = doc.get("expired").and_then(Value::as_u64).unwrap_or(0);
+            println!("invalidated {n} cached entries; the next lookup refetches them");
             ExitCode::SUCCESS
         }
         Ok((status, payload)) => fail("invalidate", status, &payload),

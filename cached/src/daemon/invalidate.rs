@@ -1,55 +1,75 @@
-//! `workbench-cached invalidate`: drop entries from the served copy so that the next
-//! lookup fetches them from the server again (`--all` also asks for a full sync).
+//! `workbench-cached invalidate`: mark entries expired so that the next lookup refetches
+//! them from the server (`--all` also asks for a full sync).
+//!
+//! Entries are marked, not dropped: the refetch goes by uid or gid, which every valid
+//! entry has — a user named after its `userName` (`alice@example.com` → `alice`) cannot
+//! be found again by name with a SCIM filter — and if the server cannot be asked, the
+//! marked entry is still served like any other stale entry.
+
+use std::time::SystemTime;
 
 use workbench_wire::request::InvalidateTarget;
 
 use crate::daemon::state::Shared;
-use crate::directory::model::Directory;
+use crate::ondemand::freshness::EntryId;
 
-/// Removes the named entries from memory; returns how many were dropped.
-pub fn drop_entries(shared: &Shared, target: &InvalidateTarget) -> usize {
-    let _apply = shared.ondemand.apply_lock();
-    let current = shared.directory();
-    let mut next: Directory = (*current).clone();
-    let before = next.users.len() + next.groups.len();
-    match target {
-        InvalidateTarget::All => {
-            next.users.clear();
-            next.groups.clear();
-            next.shadow.clear();
-        }
+/// Marks the named entries expired; returns how many were marked.
+pub fn expire_entries(shared: &Shared, target: &InvalidateTarget) -> usize {
+    let dir = shared.directory();
+    let ids: Vec<EntryId> = match target {
+        InvalidateTarget::All => dir
+            .users
+            .iter()
+            .map(|u| EntryId::User(u.uid))
+            .chain(
+                dir.groups
+                    .iter()
+                    .filter(|g| !g.scim_id.is_empty())
+                    .map(|g| EntryId::Group(g.gid)),
+            )
+            .collect(),
         InvalidateTarget::User(name) => {
             let name = String::from_utf8_lossy(name);
-            next.users.retain(|u| u.name != name);
-            next.shadow.retain(|s| s.name != name);
-            // Its private group goes too: it is derived from the user, and if kept it
-            // would hold the name when the refetched user comes back with another gid.
-            next.groups
-                .retain(|g| !(g.scim_id.is_empty() && g.name == name));
+            dir.users
+                .iter()
+                .filter(|u| u.name == name)
+                .map(|u| EntryId::User(u.uid))
+                .collect()
         }
         InvalidateTarget::Group(name) => {
             let name = String::from_utf8_lossy(name);
-            next.groups.retain(|g| g.name != name);
+            dir.groups
+                .iter()
+                .filter(|g| g.name == name && !g.scim_id.is_empty())
+                .map(|g| EntryId::Group(g.gid))
+                .collect()
         }
+    };
+    let ttl = shared.config().positive_ttl;
+    let expired_at = SystemTime::now()
+        .checked_sub(ttl)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut freshness = shared.ondemand.freshness();
+    for id in &ids {
+        freshness.confirm(*id, expired_at);
     }
-    let dropped = before - (next.users.len() + next.groups.len());
-    if dropped > 0 {
-        shared.serve(next);
-    }
+    drop(freshness);
     // The next lookup asks the server, whatever it said before.
     shared.ondemand.negative().clear();
-    dropped
+    ids.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::model::{PosixGroup, PosixUser};
+    use crate::directory::model::{Directory, PosixGroup, PosixUser};
+    use crate::ondemand::freshness::{classify, Age};
 
     #[test]
-    fn dropping_a_user_drops_its_private_group_only() {
+    fn marks_the_user_expired_and_keeps_serving_it() {
         let config =
             crate::config::Config::from_pairs(&[("server-address", "https://h/")]).unwrap();
+        let ttl = config.positive_ttl;
         let shared = Shared::new(config);
         let mut dir = Directory::default();
         dir.users.push(PosixUser {
@@ -68,18 +88,20 @@ mod tests {
             gid: 1003,
             members: vec![],
         });
-        dir.groups.push(PosixGroup {
-            scim_id: "g-ds".into(),
-            name: "data_science".into(),
-            gid: 2002,
-            members: vec!["carol".into()],
-        });
         shared.serve(dir);
-        let dropped = drop_entries(&shared, &InvalidateTarget::User(b"carol".to_vec()));
-        assert_eq!(dropped, 2);
-        let after = shared.directory();
-        assert!(after.users.is_empty());
-        assert_eq!(after.groups.len(), 1);
-        assert_eq!(after.groups[0].name, "data_science");
+        shared.health().last_sync = Some(SystemTime::now());
+        let n = expire_entries(&shared, &InvalidateTarget::User(b"carol".to_vec()));
+        assert_eq!(n, 1);
+        assert!(shared.index().passwd_by_name("carol").is_some());
+        let age = shared
+            .ondemand
+            .freshness()
+            .age(EntryId::User(1003), shared.health().last_sync);
+        assert_eq!(classify(age, ttl), Age::Expired);
+        // A private group has nothing to refetch on its own.
+        assert_eq!(
+            expire_entries(&shared, &InvalidateTarget::Group(b"carol".to_vec())),
+            0
+        );
     }
 }

@@ -75,18 +75,28 @@ fn resolve_hit(shared: &Arc<Shared>, key: &LookupKey, id: Option<EntryId>) -> Re
     let config = shared.config();
     let copy_time = shared.health().last_sync;
     let age = shared.ondemand.freshness().age(id, copy_time);
+    // Refresh by id: every valid entry has one, while a user named after its `userName`
+    // cannot be found again by name.
+    let by_id = match id {
+        EntryId::User(uid) => LookupKey::Uid(uid),
+        EntryId::Group(gid) => LookupKey::Gid(gid),
+    };
     match classify(age, config.positive_ttl) {
         Age::Fresh => Resolution::Found,
         Age::RefreshAhead => {
-            refresh_in_background(shared, key);
+            refresh_in_background(shared, &by_id);
             Resolution::Found
         }
         Age::Expired => {
             if !shared.ondemand.gate().open() {
                 return stale_or_try_again(shared, age, config.max_stale);
             }
-            match run_fetch(shared, key) {
-                Some(Ok(FetchOutcome::Absent)) => Resolution::NotFound,
+            match run_fetch(shared, &by_id) {
+                // Gone under this id; by name it may have another id now.
+                Some(Ok(FetchOutcome::Absent)) => match key {
+                    LookupKey::UserName(_) | LookupKey::GroupName(_) => resolve_miss(shared, key),
+                    _ => Resolution::NotFound,
+                },
                 Some(Ok(_)) => {
                     if locate(&shared.index(), key).is_some() {
                         Resolution::Found

@@ -212,12 +212,12 @@ fn run_sync(shared: &Shared) -> Vec<u8> {
 }
 
 fn invalidate(target: &InvalidateTarget, shared: &Shared) -> Vec<u8> {
-    let dropped = crate::daemon::invalidate::drop_entries(shared, target);
+    let dropped = crate::daemon::invalidate::expire_entries(shared, target);
     if *target == InvalidateTarget::All {
         shared.request(|r| r.sync_now = true);
     }
     Status::Found.frame(
-        serde_json::json!({ "dropped": dropped })
+        serde_json::json!({ "expired": dropped })
             .to_string()
             .as_bytes(),
     )
