@@ -18,7 +18,7 @@ import pytest
 
 from conftest import SAMPLE
 from hashes import shown
-from sandbox import random_token, write_secret
+from sandbox import PAM_SERVICE, random_token, write_secret
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
@@ -139,7 +139,8 @@ def assert_no_token(daemon, *texts):
 
 # -- missing ---------------------------------------------------------------------------
 
-def test_admin_token_missing(services, token_server, tokens, daemon, getent, probe):
+def test_admin_token_missing(services, token_server, tokens, daemon, getent, probe,
+                             run):
     assert_shadow_served(getent)
     tokens.admin.unlink()
     st = wait_admin(daemon, "missing")
@@ -147,6 +148,9 @@ def test_admin_token_missing(services, token_server, tokens, daemon, getent, pro
     assert_shadow_unavailable(getent, probe)  # cached hashes are not handed out either
     assert_passwd_and_group_served(getent)
     wait_log(daemon, f"admin token file {tokens.admin} does not exist")
+    # PAM fails closed: no hash, no password login (local accounts are unaffected).
+    p = run(["pamtester", PAM_SERVICE, "alice", "authenticate"], input="alice-password\n")
+    assert p.returncode != 0, shown(p)
 
     # Started without it: the same, from the first answer on.
     services.stop()
