@@ -103,7 +103,8 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
     // One attempt before READY=1 so that a node that boots with the server up has its
     // users by the time nss-user-lookup.target is reached. Bounded by request-timeout.
     let report = syncer.sync_once();
-    syncer.finish_attempt(report);
+    // No CLI can have asked yet: the socket was not being served before this attempt.
+    syncer.finish_attempt(report, 0);
     notify::notify("READY=1");
 
     let sync_thread = thread::Builder::new()

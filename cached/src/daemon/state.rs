@@ -55,8 +55,11 @@ pub struct SyncRequests {
     pub sync_now: bool,
     /// Re-read configuration and tokens (SIGHUP).
     pub reload: bool,
-    /// Incremented after every finished sync attempt; CLI waiters watch it.
-    pub generation: u64,
+    /// Tickets handed to CLI `sync` callers, in order.
+    pub tickets_issued: u64,
+    /// Every ticket up to this one has been answered by an attempt that started after
+    /// it was issued (so `sync` never reports a sync that began before it asked).
+    pub tickets_done: u64,
     /// Outcome of the latest attempt, as the JSON the CLI prints.
     pub last_report: Option<(bool, serde_json::Value)>,
 }

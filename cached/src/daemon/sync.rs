@@ -362,8 +362,10 @@ impl Syncer {
                 self.reload();
             }
             if sync_now || reload || Instant::now() >= due {
+                // Tickets issued before this attempt starts are answered by it.
+                let covers = self.shared.sync_requests().tickets_issued;
                 let report = self.sync_once();
-                self.finish_attempt(report);
+                self.finish_attempt(report, covers);
                 next = self.next_delay();
                 due = Instant::now() + next;
             }
@@ -373,10 +375,10 @@ impl Syncer {
         }
     }
 
-    /// Publishes a report for CLI waiters.
-    pub fn finish_attempt(&self, report: (bool, Value)) {
+    /// Publishes a report for CLI waiters holding tickets up to `covers`.
+    pub fn finish_attempt(&self, report: (bool, Value), covers: u64) {
         self.shared.request(|r| {
-            r.generation = r.generation.wrapping_add(1);
+            r.tickets_done = r.tickets_done.max(covers);
             r.last_report = Some(report);
         });
     }

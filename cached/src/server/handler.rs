@@ -190,11 +190,15 @@ fn list(page: Page<'_>) -> Vec<u8> {
 
 /// Asks the sync thread for a sync and waits for its report.
 fn run_sync(shared: &Shared) -> Vec<u8> {
-    let start_generation = shared.sync_requests().generation;
-    shared.request(|r| r.sync_now = true);
+    let mut ticket = 0;
+    shared.request(|r| {
+        r.tickets_issued += 1;
+        ticket = r.tickets_issued;
+        r.sync_now = true;
+    });
     let mut guard = shared.sync_requests();
     let deadline = std::time::Instant::now() + SYNC_WAIT;
-    while guard.generation == start_generation {
+    while guard.tickets_done < ticket {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() || shared.is_shutting_down() {
             return Status::TryAgain.frame(b"sync did not finish in time");
