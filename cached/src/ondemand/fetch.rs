@@ -29,6 +29,10 @@ pub enum FetchOutcome {
     /// The server could not answer exactly (filter unsupported, duplicates): the full
     /// copy stands, and a full sync was requested where useful.
     Unknown,
+    /// It exists, but its name or id is held by another cached entry (a reused uid, a
+    /// swapped name): not merged; a full sync was requested to settle both at once.
+    /// Not "not found": the server just said it exists.
+    Conflict,
 }
 
 /// Why no answer came.
@@ -294,7 +298,7 @@ fn merge_user(shared: &Shared, user: PosixUser, private_groups: bool) -> FetchOu
             user.scim_id
         );
         shared.request(|r| r.sync_now = true);
-        return FetchOutcome::Unknown;
+        return FetchOutcome::Conflict;
     }
     let key_name = LookupKey::UserName(user.name.clone());
     let key_uid = LookupKey::Uid(user.uid);
@@ -347,7 +351,7 @@ fn merge_group(shared: &Shared, group: PosixGroup) -> FetchOutcome {
             group.scim_id
         );
         shared.request(|r| r.sync_now = true);
-        return FetchOutcome::Unknown;
+        return FetchOutcome::Conflict;
     }
     let mut negative = shared.ondemand.negative();
     negative.remove(&LookupKey::GroupName(group.name.clone()));

@@ -154,7 +154,9 @@ fn resolve_miss(shared: &Arc<Shared>, key: &LookupKey) -> Resolution {
                 Resolution::TryAgain
             }
         }
-        Some(Err(_)) | None => {
+        // It exists but clashes with a cached entry until the requested sync settles
+        // both: TRYAGAIN, never "not found" for a user the server just confirmed.
+        Some(Ok(FetchOutcome::Conflict)) | Some(Err(_)) | None => {
             Counters::bump(&shared.counters.try_again);
             Resolution::TryAgain
         }
