@@ -17,7 +17,9 @@ use crate::daemon::sync::{LOCAL_GROUP, LOCAL_PASSWD};
 use crate::directory::local_accounts::LocalAccounts;
 use crate::directory::mapping::{map_group, map_shadow, map_user};
 use crate::directory::model::{Directory, EntryKind, PosixGroup, PosixUser, RefusalReason};
+use crate::scim::client::ScimClient;
 use crate::scim::{GroupFilter, ScimError, UserFilter};
+use crate::tokens::secret::BearerToken;
 
 /// What the server said about one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +141,22 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
                 .filter(|u| user_matches(u, key))
                 .collect();
             match matching.as_slice() {
-                [] => Ok(remove(shared, key)),
+                [] => {
+                    if let LookupKey::Uid(uid) = key {
+                        if let Some(user) = renumbered(&client, &token, &copy, *uid, |v| {
+                            map_user(v, &config, &local).ok().filter(|u| {
+                                !refused_as_duplicate(&copy, EntryKind::User, &u.scim_id)
+                            })
+                        }) {
+                            // Replaces the cached entry (same SCIM id): group member
+                            // lists, kept by name, stay as they are.
+                            let outcome = merge_user(shared, user, config.user_private_groups);
+                            shared.ondemand.negative().insert(key.clone());
+                            return Ok(outcome);
+                        }
+                    }
+                    Ok(remove(shared, key))
+                }
                 [u] => Ok(merge_user(shared, u.clone(), config.user_private_groups)),
                 _ => Ok(ambiguous(shared, key)),
             }
@@ -190,6 +207,36 @@ fn refused_as_duplicate(copy: &Directory, kind: EntryKind, scim_id: &str) -> boo
                 RefusalReason::DuplicateName | RefusalReason::DuplicateId
             )
     })
+}
+
+/// The cached user with `uid`, which the server no longer has under that uid, as the
+/// server now has it under the same name and SCIM id (its uid changed), if it does.
+/// Asking by name before dropping the entry keeps its group memberships, which a removal
+/// would strip until the next full copy. Any failure here means "drop it" as before.
+fn renumbered(
+    client: &ScimClient,
+    token: &BearerToken,
+    copy: &Directory,
+    uid: u32,
+    map: impl Fn(&Value) -> Option<PosixUser>,
+) -> Option<PosixUser> {
+    let cached = copy.users.iter().find(|u| u.uid == uid)?;
+    let by_posix = client
+        .lookup_user(token, UserFilter::PosixUserName(&cached.name))
+        .ok()?;
+    let found = if by_posix.is_empty() {
+        client
+            .lookup_user(token, UserFilter::UserName(&cached.name))
+            .ok()?
+    } else {
+        by_posix
+    };
+    let mut same: Vec<PosixUser> = found
+        .iter()
+        .filter_map(map)
+        .filter(|u| u.scim_id == cached.scim_id && u.name == cached.name && u.uid != uid)
+        .collect();
+    (same.len() == 1).then(|| same.remove(0))
 }
 
 fn scim_text(e: &ScimError) -> String {
