@@ -13,6 +13,7 @@ then checks that daemon.
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -182,6 +183,15 @@ def module_answers(sandbox, daemon):
     return daemon
 
 
+# A modular-crypt string ($id$salt$digest): kept out of failure reports even when the
+# daemon log under test leaked one.
+CRYPT_HASH = re.compile(r"\$[0-9a-z]+\$[A-Za-z0-9./$=,+-]+")
+
+
+def redact(text):
+    return CRYPT_HASH.sub("<crypt hash>", text)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -189,10 +199,11 @@ def pytest_runtest_makereport(item, call):
     if report.failed and _services is not None:
         daemon = _services.current or _services.last_daemon
         if daemon is not None:
-            report.sections.append(("daemon log (tail)", sb.tail(daemon.log_path, 80)))
+            report.sections.append(("daemon log (tail)",
+                                    redact(sb.tail(daemon.log_path, 80))))
         for server in _services.servers:
             report.sections.append((f"{server.name} log (tail)",
-                                    sb.tail(server.log_path, 30)))
+                                    redact(sb.tail(server.log_path, 30))))
 
 
 def pytest_terminal_summary(terminalreporter):

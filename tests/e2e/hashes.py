@@ -2,14 +2,10 @@
 and keeping them out of failure messages (CONTRIBUTING: no hash in logs or output)."""
 
 import json
-import re
 
-from conftest import SAMPLE, show
+from conftest import SAMPLE, redact, show
 
 USER_EXT = "urn:rstudio:params:scim:schemas:extension:workbench:1.0:User"
-
-# A modular-crypt string ($id$salt$digest…); every sample hash is one.
-_CRYPT = re.compile(r"\$[0-9a-z]+\$[A-Za-z0-9./$=,+-]+")
 
 
 def sample_hashes():
@@ -30,10 +26,6 @@ def leaked(text):
     """Names whose hash (or just its digest part) appears in text; never the hash."""
     return sorted(name for name, h in HASHES.items()
                   if h in text or h.rsplit("$", 1)[1] in text)
-
-
-def redact(text):
-    return _CRYPT.sub("<crypt hash>", text)
 
 
 def shown(p):
