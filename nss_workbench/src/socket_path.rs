@@ -3,12 +3,16 @@
 use std::ffi::CStr;
 
 use libc::c_char;
-use workbench_wire::{DEFAULT_SOCKET_PATH, SOCKET_ENV};
+use workbench_wire::DEFAULT_SOCKET_PATH;
 
 extern "C" {
     // glibc >= 2.17; not bound by the `libc` crate.
     fn secure_getenv(name: *const c_char) -> *mut c_char;
 }
+
+/// `workbench_wire::SOCKET_ENV` as a C string, built at compile time so that no lookup allocates it
+/// (a unit test keeps the two spellings equal).
+const SOCKET_ENV_C: &CStr = c"WORKBENCH_NSS_SOCKET";
 
 /// The socket path for this call.
 ///
@@ -17,15 +21,9 @@ extern "C" {
 /// call (it is a scan of `environ`), so tests and side-by-side installs that change the
 /// variable are honoured.
 pub fn socket_path() -> Vec<u8> {
-    let mut name = Vec::with_capacity(SOCKET_ENV.len() + 1);
-    name.extend_from_slice(SOCKET_ENV.as_bytes());
-    name.push(0);
-    let Ok(name) = CStr::from_bytes_with_nul(&name) else {
-        return DEFAULT_SOCKET_PATH.as_bytes().to_vec();
-    };
-    // SAFETY: `name` is a valid NUL-terminated string; secure_getenv only reads it and
+    // SAFETY: `SOCKET_ENV_C` is a valid NUL-terminated string; secure_getenv only reads it and
     // returns NULL or a pointer into `environ`, which we copy out at once.
-    let value = unsafe { secure_getenv(name.as_ptr()) };
+    let value = unsafe { secure_getenv(SOCKET_ENV_C.as_ptr()) };
     if value.is_null() {
         return DEFAULT_SOCKET_PATH.as_bytes().to_vec();
     }
@@ -35,5 +33,16 @@ pub fn socket_path() -> Vec<u8> {
         DEFAULT_SOCKET_PATH.as_bytes().to_vec()
     } else {
         bytes.to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workbench_wire::SOCKET_ENV;
+
+    #[test]
+    fn c_name_matches_the_wire_constant() {
+        assert_eq!(SOCKET_ENV_C.to_bytes(), SOCKET_ENV.as_bytes());
     }
 }

@@ -289,6 +289,30 @@ fn confirm(shared: &Shared, id: EntryId) {
     shared.ondemand.freshness().confirm(id, SystemTime::now());
 }
 
+/// After a merge attempt: on a conflict, ask for a full sync (which applies the
+/// duplicate rules to everything at once); otherwise forget any "none" remembered for the
+/// entry's keys and record that the server just confirmed it.
+fn settle(
+    shared: &Shared,
+    conflict: bool,
+    what: &str,
+    keys: [LookupKey; 2],
+    id: EntryId,
+) -> FetchOutcome {
+    if conflict {
+        log::warn!("{what}: name or id held by another cached entry; requesting a full sync");
+        shared.request(|r| r.sync_now = true);
+        return FetchOutcome::Conflict;
+    }
+    let mut negative = shared.ondemand.negative();
+    for k in &keys {
+        negative.remove(k);
+    }
+    drop(negative);
+    confirm(shared, id);
+    FetchOutcome::Present
+}
+
 fn merge_user(shared: &Shared, user: PosixUser, private_groups: bool) -> FetchOutcome {
     let mut conflict = false;
     apply(shared, |dir| {
@@ -338,23 +362,16 @@ fn merge_user(shared: &Shared, user: PosixUser, private_groups: bool) -> FetchOu
         }
         Some(next)
     });
-    if conflict {
-        log::warn!(
-            "user {} (SCIM id {:?}): name or uid held by another cached user; requesting a full sync",
-            user.name,
-            user.scim_id
-        );
-        shared.request(|r| r.sync_now = true);
-        return FetchOutcome::Conflict;
-    }
-    let key_name = LookupKey::UserName(user.name.clone());
-    let key_uid = LookupKey::Uid(user.uid);
-    let mut negative = shared.ondemand.negative();
-    negative.remove(&key_name);
-    negative.remove(&key_uid);
-    drop(negative);
-    confirm(shared, EntryId::User(user.uid));
-    FetchOutcome::Present
+    settle(
+        shared,
+        conflict,
+        &format!("user {} (SCIM id {:?})", user.name, user.scim_id),
+        [
+            LookupKey::UserName(user.name.clone()),
+            LookupKey::Uid(user.uid),
+        ],
+        EntryId::User(user.uid),
+    )
 }
 
 /// Removes a user's private group and shadow entry (and, if `rename`, nothing else:
@@ -391,21 +408,16 @@ fn merge_group(shared: &Shared, group: PosixGroup) -> FetchOutcome {
         next.groups.insert(pos, group.clone());
         Some(next)
     });
-    if conflict {
-        log::warn!(
-            "group {} (SCIM id {:?}): name or gid held by another cached group; requesting a full sync",
-            group.name,
-            group.scim_id
-        );
-        shared.request(|r| r.sync_now = true);
-        return FetchOutcome::Conflict;
-    }
-    let mut negative = shared.ondemand.negative();
-    negative.remove(&LookupKey::GroupName(group.name.clone()));
-    negative.remove(&LookupKey::Gid(group.gid));
-    drop(negative);
-    confirm(shared, EntryId::Group(group.gid));
-    FetchOutcome::Present
+    settle(
+        shared,
+        conflict,
+        &format!("group {} (SCIM id {:?})", group.name, group.scim_id),
+        [
+            LookupKey::GroupName(group.name.clone()),
+            LookupKey::Gid(group.gid),
+        ],
+        EntryId::Group(group.gid),
+    )
 }
 
 fn merge_shadow(shared: &Shared, name: &str, admin: &[Value]) -> FetchOutcome {
