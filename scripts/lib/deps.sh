@@ -60,14 +60,17 @@ wb_deps_ensure() {
     fi
 }
 
-# What scripts/package-deb and its checks need: dpkg-dev (dpkg-architecture,
-# dpkg-shlibdeps), binutils (strip), lintian; with an argument, also debootstrap for
-# the install test in a clean Debian 12 root.
+# What scripts/package-deb, scripts/package-rpm and their checks need: dpkg-dev
+# (dpkg-architecture, dpkg-shlibdeps), binutils (strip), lintian, rpm (rpmbuild, and
+# rpm --root for the install test), rpmlint; with an argument, also debootstrap for
+# the install tests in a clean Debian 12 root.
 wb_packaging_deps_ensure() {
     local missing=()
     command -v dpkg-shlibdeps >/dev/null 2>&1 || missing+=(dpkg-dev)
     command -v strip >/dev/null 2>&1 || missing+=(binutils)
     command -v lintian >/dev/null 2>&1 || missing+=(lintian)
+    command -v rpmbuild >/dev/null 2>&1 || missing+=(rpm)
+    command -v rpmlint >/dev/null 2>&1 || missing+=(rpmlint)
     if [ -n "${1:-}" ]; then
         command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
     fi
