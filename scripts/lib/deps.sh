@@ -37,6 +37,12 @@ wb_deps_ensure() {
     # rusqlite (bundled) and the linker need a C toolchain.
     command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    # tests/packaging runs packaging/nsswitch-edit (the maintainer scripts' editor) under
+    # each awk a node may have; they run before wb_packaging_deps_ensure, hence here.
+    command -v mawk >/dev/null 2>&1 || missing+=(mawk)
+    command -v gawk >/dev/null 2>&1 || missing+=(gawk)
+    command -v original-awk >/dev/null 2>&1 || missing+=(original-awk)
+    command -v busybox >/dev/null 2>&1 || missing+=(busybox)
     if [ "${#missing[@]}" -gt 0 ]; then
         # shellcheck disable=SC2207
         missing=($(printf '%s\n' "${missing[@]}" | sort -u))
