@@ -1,11 +1,16 @@
 """packaging/nsswitch-edit on ordinary and tricky nsswitch.conf files.
 
 The same script is embedded in the .deb and .rpm maintainer scripts, so these cases
-are what postinst/postrm do on a node. Run under every awk present (mawk is Debian's
-default, gawk RHEL's, busybox awk is a stand-in for minimal systems).
+are what postinst/postrm do on a node. Every case runs under each awk a node may have:
+mawk (Debian's default), gawk (RHEL, many Ubuntu setups), busybox awk (minimal
+images) and original-awk. They are not optional: scripts/lib/deps.sh (wb_deps_ensure)
+installs them, and a missing one fails here rather than silently shrinking the matrix.
+The script runs `awk` from PATH, as a maintainer script does; the fixture puts the one
+under test first on PATH (test_the_awk_on_path_is_the_one_used proves it is used).
 """
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -15,29 +20,52 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SCRIPT = os.path.join(ROOT, "packaging", "nsswitch-edit")
 MARKER = "# added by libnss-workbench (removed again when the package is purged)"
 
-AWKS = [a for a in ("mawk", "gawk", "original-awk") if shutil.which(a)] or ["awk"]
+AWKS = ["mawk", "gawk", "busybox", "original-awk"]
+# /bin/sh of Debian (dash), of RHEL (bash, in POSIX mode as sh), of minimal images.
+SHELLS = {"dash": ["dash"], "bash": ["bash", "--posix"], "busybox": ["busybox", "sh"]}
+
+
+def need(program):
+    path = shutil.which(program)
+    if path is None:
+        pytest.fail(f"{program} is not installed (scripts/lib/deps.sh wb_deps_ensure installs it)")
+    return path
 
 
 @pytest.fixture(params=AWKS)
 def awk_env(request, tmp_path):
-    """PATH whose `awk` is the implementation under test."""
+    """Environment whose PATH puts the awk under test first, as `awk`."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    (bindir / "awk").symlink_to(shutil.which(request.param))
+    # busybox picks the applet from the name it is run as.
+    (bindir / "awk").symlink_to(need(request.param))
     return {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
 
 
-def edit(env, path, action):
-    r = subprocess.run(["sh", SCRIPT, action, str(path)], env=env,
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return path.read_text()
+@pytest.fixture(params=list(SHELLS))
+def shell(request):
+    need(SHELLS[request.param][0])
+    return SHELLS[request.param]
+
+
+def run(env, action, path, sh=("dash",)):
+    return subprocess.run([*sh, SCRIPT, action, str(path)], env=env, capture_output=True)
+
+
+def edit(env, path, action, sh=("dash",)):
+    r = run(env, action, path, sh)
+    assert r.returncode == 0, r.stderr.decode()
+    # Warnings (test_notfound_return_before_workbench_warns) and nothing else.
+    for line in r.stderr.decode().splitlines():
+        assert line.startswith("nsswitch-edit: warning: "), r.stderr.decode()
+    return path.read_bytes().decode("latin-1")
 
 
 def roundtrip(env, tmp_path, text):
-    """add, add again (idempotent), remove, remove again; returns the added text."""
+    """add, add again (idempotent), remove, remove again; returns the added and the
+    removed text."""
     f = tmp_path / "nsswitch.conf"
-    f.write_text(text)
+    f.write_bytes(text.encode("latin-1"))
     added = edit(env, f, "add")
     assert edit(env, f, "add") == added, "add is not idempotent"
     removed = edit(env, f, "remove")
@@ -45,23 +73,114 @@ def roundtrip(env, tmp_path, text):
     return added, removed
 
 
-DEBIAN_12 = """\
-# /etc/nsswitch.conf
-#
-# Example configuration of GNU Name Service Switch functionality.
+def glibc_view(text):
+    """{database: [source or [ACTION] item, ...]} as glibc 2.33+ reads nsswitch.conf
+    (nss/nss_database.c process_line): `#` starts a comment anywhere, leading blanks are
+    skipped, the name ends at a blank or `:`, then blanks and colons are skipped, the
+    last line for a database wins, and a line with nothing after the name (not even its
+    newline) is a syntax error. Written independently of the script's awk, to check it."""
+    view = {}
+    for line in text.splitlines(keepends=True):
+        line = line.split("#", 1)[0].lstrip(" \t\n\r\f\v")
+        m = re.match(r"[^\s:]+", line)
+        if not m or m.end() == len(line):
+            continue
+        rest = line[m.end():].lstrip(" \t\n\r\f\v:")
+        view[m.group()] = re.findall(r"\[[^\]]*\]|[^\s\[]+", rest)
+    return view
 
-passwd:         files systemd
-group:          files systemd
-shadow:         files systemd
-gshadow:        files systemd
 
-hosts:          files dns
-netgroup:       nis
-"""
+# nsswitch.conf files as found on nodes, and odd ones. None lists workbench, so for each
+# one add-then-remove must give back the original byte for byte.
+SAMPLES = {
+    "debian12": (
+        "# /etc/nsswitch.conf\n#\n"
+        "# Example configuration of GNU Name Service Switch functionality.\n\n"
+        "passwd:         files systemd\ngroup:          files systemd\n"
+        "shadow:         files systemd\ngshadow:        files systemd\n\n"
+        "hosts:          files dns\nnetgroup:       nis\n"),
+    "rhel_sssd": (
+        "# Generated by authselect\n# Do not modify this file manually.\n\n"
+        "passwd:     sss files systemd\ngroup:      sss files systemd\n"
+        "netgroup:   sss files\nautomount:  sss files\nservices:   sss files\n\n"
+        "shadow:     files\nhosts:      files dns myhostname\n"),
+    "suse_compat": "passwd: compat\ngroup:  compat\nshadow: compat\n",
+    "arch_merge": ("passwd: files systemd\ngroup: files [SUCCESS=merge] systemd\n"
+                   "shadow: files systemd\n"
+                   "hosts: mymachines resolve [!UNAVAIL=return] files myhostname dns\n"),
+    "tabs_comments_actions": (
+        "  # passwd: files ldap   (a comment that looks like a line)\n"
+        "passwd:\tfiles\tsystemd   # trailing comment\n"
+        "group :files [SUCCESS=merge] sss\n"
+        "   shadow:   compat\n"
+        "#shadow: files\n"),
+    "no_space_after_colon": "passwd:files\ngroup:files[NOTFOUND=return]\nshadow:sss\n",
+    "no_colon": "passwd files sss\ngroup\tfiles\nshadow files\n",
+    "notfound_return": ("passwd: files [NOTFOUND=return] systemd\n"
+                        "group: files [notfound=return] sss\nshadow: files\n"),
+    "no_files_source": "passwd: sss\ngroup:   ldap [NOTFOUND=return]\nshadow:\tsss\n",
+    "empty_lines": "passwd:\ngroup:   \nshadow: # nothing\n",
+    "missing_shadow": "passwd: files\ngroup: files\nhosts: files dns\n",
+    "missing_all": "hosts: files dns\n# passwd: files\nPASSWD: files\npasswd_compat: nis\n",
+    "empty_file": "",
+    "duplicates": ("passwd: files\ngroup: files\nshadow: files\n"
+                   "passwd: files sss\ngroup: files sss  # the one in effect\n"),
+    "crlf": "passwd: files systemd\r\ngroup: files\r\nhosts: files dns\r\n",
+    "crlf_no_final_newline": "passwd: files\r\ngroup: files\r\nshadow: files",
+    "no_final_newline": "passwd: files\ngroup: files\nshadow: files systemd",
+    "no_final_newline_missing_lines": "hosts: files dns",
+    "trailing_blanks": "passwd: files  \ngroup: sss\t\nshadow: files\t# c\n",
+    "similar_names": "passwd: files workbench2 myworkbench\ngroup: files\nshadow: files\n",
+    "commented_workbench": "passwd: files # workbench\ngroup: files\nshadow: files\n",
+    # Latin-1 bytes and UTF-8: awk must work on bytes, whatever the locale.
+    "not_utf8": ("# Gr\xfc\xdfe, caf\xc3\xa9\npasswd: files # \xe9t\xe9\n"
+                 "group: files\nshadow: files\n"),
+}
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_add_then_remove_restores_every_sample(awk_env, tmp_path, name):
+    text = SAMPLES[name]
+    added, removed = roundtrip(awk_env, tmp_path, text)
+    assert removed == text
+    # What glibc will do: workbench on the line in effect for each of the three, and
+    # every other database exactly as it was.
+    before, after = glibc_view(text), glibc_view(added)
+    for db in ("passwd", "group", "shadow"):
+        assert "workbench" in after[db], (db, after[db])
+        if db not in before:
+            # Appended: glibc's default for these (in effect when absent) is `files`.
+            assert after[db] == ["files", "workbench"], (db, after[db])
+            continue
+        old = before[db]
+        assert [s for s in after[db] if s != "workbench"] == old, (db, old, after[db])
+        if "files" in old:
+            # Right after files and its [ACTION] items.
+            i = after[db].index("files") + 1
+            while after[db][i].startswith("["):
+                i += 1
+            assert after[db][i] == "workbench", (db, after[db])
+    assert {k: v for k, v in after.items() if k not in ("passwd", "group", "shadow")} == \
+        {k: v for k, v in before.items() if k not in ("passwd", "group", "shadow")}
+
+
+@pytest.mark.parametrize("shell_name", ["bash", "busybox"])
+def test_every_shell(awk_env, shell_name, tmp_path):
+    """The other /bin/sh a node may have (the tests above run dash): add;add,
+    remove;remove on every sample."""
+    shell = SHELLS[shell_name]
+    need(shell[0])
+    f = tmp_path / "nsswitch.conf"
+    for name, text in SAMPLES.items():
+        f.write_bytes(text.encode("latin-1"))
+        added = edit(awk_env, f, "add", shell)
+        assert edit(awk_env, f, "add", shell) == added, name
+        assert edit(awk_env, f, "remove", shell) == text, name
+        assert edit(awk_env, f, "remove", shell) == text, name
 
 
 def test_debian_default(awk_env, tmp_path):
-    added, removed = roundtrip(awk_env, tmp_path, DEBIAN_12)
+    added, _ = roundtrip(awk_env, tmp_path, SAMPLES["debian12"])
     assert "passwd:         files workbench systemd\n" in added
     assert "group:          files workbench systemd\n" in added
     assert "shadow:         files workbench systemd\n" in added
@@ -69,31 +188,140 @@ def test_debian_default(awk_env, tmp_path):
     assert "gshadow:        files systemd\n" in added
     assert "hosts:          files dns\n" in added
     assert added.startswith("# /etc/nsswitch.conf\n#\n# Example")
-    assert removed == DEBIAN_12
 
 
 def test_sss_goes_after_workbench(awk_env, tmp_path):
-    text = "passwd: files sss\ngroup: files sss\nshadow: files sss\n"
-    added, removed = roundtrip(awk_env, tmp_path, text)
-    assert added == ("passwd: files workbench sss\ngroup: files workbench sss\n"
-                     "shadow: files workbench sss\n")
-    assert removed == text
+    added, _ = roundtrip(awk_env, tmp_path, SAMPLES["rhel_sssd"])
+    assert "passwd:     sss files workbench systemd\n" in added
+    assert "shadow:     files workbench\n" in added
+    assert "netgroup:   sss files\n" in added
+
+
+def test_tabs_comments_actions_and_odd_spacing(awk_env, tmp_path):
+    added, _ = roundtrip(awk_env, tmp_path, SAMPLES["tabs_comments_actions"])
+    assert added.splitlines() == [
+        "  # passwd: files ldap   (a comment that looks like a line)",
+        "passwd:\tfiles workbench\tsystemd   # trailing comment",
+        "group :files [SUCCESS=merge] workbench sss",
+        "   shadow:   compat workbench",
+        "#shadow: files",
+    ]
+
+
+def test_no_space_and_no_colon(awk_env, tmp_path):
+    added, _ = roundtrip(awk_env, tmp_path, SAMPLES["no_space_after_colon"])
+    assert added == ("passwd:files workbench\ngroup:files[NOTFOUND=return] workbench\n"
+                     "shadow:workbench sss\n")
+    # glibc takes `passwd files sss` as the passwd line: edited, nothing appended.
+    added, _ = roundtrip(awk_env, tmp_path, SAMPLES["no_colon"])
+    assert added == "passwd files workbench sss\ngroup\tfiles workbench\nshadow files workbench\n"
+
+
+def test_no_files_source_puts_workbench_first(awk_env, tmp_path):
+    added, _ = roundtrip(awk_env, tmp_path, SAMPLES["no_files_source"])
+    assert added.splitlines() == ["passwd: workbench sss",
+                                  "group:   workbench ldap [NOTFOUND=return]",
+                                  "shadow:\tworkbench sss"]
+
+
+def test_line_without_sources_gets_workbench_alone(awk_env, tmp_path):
+    # glibc reads `shadow:` as "no sources" (lookups fail), not as its default: add
+    # does not invent `files` there, and remove leaves the line empty again.
+    added, _ = roundtrip(awk_env, tmp_path, SAMPLES["empty_lines"])
+    assert added == "passwd: workbench\ngroup: workbench   \nshadow: workbench # nothing\n"
+
+
+def test_remove_leaves_no_blank_behind(awk_env, tmp_path):
+    """Lines written by an admin (or an older version): workbench first, last, alone,
+    with actions; no blank is left where it was, and the line's own spacing stays."""
+    f = tmp_path / "nsswitch.conf"
+    f.write_text("passwd: workbench\n"
+                 "group:\tworkbench\n"
+                 "shadow:    workbench [UNAVAIL=return]   # only source\n"
+                 "passwd: files workbench\n"
+                 "group:\tworkbench  files\n"
+                 "shadow:\tfiles workbench [UNAVAIL=return] sss\n"
+                 "passwd:  sss\tworkbench\n")
+    assert edit(awk_env, f, "remove") == ("passwd:\n"
+                                          "group:\n"
+                                          "shadow:   # only source\n"
+                                          "passwd: files\n"
+                                          "group:\tfiles\n"
+                                          "shadow:\tfiles sss\n"
+                                          "passwd:  sss\n")
+    assert not re.search(r"[ \t]$", f.read_text().replace("   # only source", ""), re.M)
 
 
 def test_already_listed_is_left_alone(awk_env, tmp_path):
-    text = "passwd: files sss workbench\ngroup:\tworkbench files\nshadow: files workbench\n"
+    # The admin's placement wins, wherever it is: add changes nothing (not even the
+    # file's inode or mtime).
+    text = ("passwd: sss workbench files\ngroup:\tworkbench files\n"
+            "shadow: files [NOTFOUND=return] workbench\n")
     f = tmp_path / "nsswitch.conf"
     f.write_text(text)
+    before = f.stat().st_ino, f.stat().st_mtime_ns
     assert edit(awk_env, f, "add") == text
-    assert edit(awk_env, f, "remove") == "passwd: files sss\ngroup:\tfiles\nshadow: files\n"
+    assert (f.stat().st_ino, f.stat().st_mtime_ns) == before
+    assert edit(awk_env, f, "remove") == ("passwd: sss files\ngroup:\tfiles\n"
+                                          "shadow: files [NOTFOUND=return]\n")
+
+
+def test_duplicate_lines_edit_the_one_in_effect(awk_env, tmp_path):
+    # glibc uses the last line for a database (checked on glibc 2.36: with
+    # `passwd: files` then `passwd:`, getent passwd root finds nothing).
+    added, _ = roundtrip(awk_env, tmp_path, SAMPLES["duplicates"])
+    assert added == ("passwd: files\ngroup: files\nshadow: files workbench\n"
+                     "passwd: files workbench sss\n"
+                     "group: files workbench sss  # the one in effect\n")
+    # An earlier line that lists workbench does not count; remove cleans every line.
+    f = tmp_path / "nsswitch.conf"
+    f.write_text("passwd: files workbench\npasswd: files\n")
+    assert edit(awk_env, f, "add").startswith("passwd: files workbench\npasswd: files workbench\n")
+    assert edit(awk_env, f, "remove").startswith("passwd: files\npasswd: files\n")
+
+
+def test_notfound_return_before_workbench_warns(awk_env, tmp_path):
+    """The admin's [ACTION]s are not rewritten; when one returns on NOTFOUND before the
+    insertion point, workbench would never be asked, and add says so on stderr."""
+    f = tmp_path / "nsswitch.conf"
+    cases = {
+        "files [NOTFOUND=return] systemd": ("files [NOTFOUND=return] workbench systemd", True),
+        "files [notfound=return] sss": ("files [notfound=return] workbench sss", True),
+        "files [ NOTFOUND = return ]": ("files [ NOTFOUND = return ] workbench", True),
+        "sss [!UNAVAIL=return] files": ("sss [!UNAVAIL=return] files workbench", True),
+        "files [NOTFOUND=return] [NOTFOUND=continue]":
+            ("files [NOTFOUND=return] [NOTFOUND=continue] workbench", False),
+        "files [!NOTFOUND=return] sss": ("files [!NOTFOUND=return] workbench sss", False),
+        "files [SUCCESS=merge] sss": ("files [SUCCESS=merge] workbench sss", False),
+        "sss [NOTFOUND=return] ldap": ("workbench sss [NOTFOUND=return] ldap", False),
+    }
+    for sources, (expected, warns) in cases.items():
+        f.write_text(f"passwd: {sources}\ngroup: files\nshadow: files\n")
+        r = run(awk_env, "add", f)
+        assert r.returncode == 0, r.stderr
+        assert f.read_text().splitlines()[0] == f"passwd: {expected}"
+        stderr = r.stderr.decode()
+        assert ("warning" in stderr) == warns, (sources, stderr)
+        if warns:
+            assert str(f) in stderr and "passwd" in stderr and "NOTFOUND" in stderr
+            assert "group" not in stderr
 
 
 def test_missing_shadow_line_is_added_and_removed_again(awk_env, tmp_path):
-    text = "passwd: files\ngroup: files\nhosts: files dns\n"
-    added, removed = roundtrip(awk_env, tmp_path, text)
+    added, _ = roundtrip(awk_env, tmp_path, SAMPLES["missing_shadow"])
     assert added == ("passwd: files workbench\ngroup: files workbench\nhosts: files dns\n"
                      f"{MARKER}\nshadow:         files workbench\n")
-    assert removed == text
+
+
+def test_appended_lines_keep_the_file_style(awk_env, tmp_path):
+    # A file without a final newline stays without one; CRLF files get CRLF lines.
+    added, _ = roundtrip(awk_env, tmp_path, SAMPLES["no_final_newline_missing_lines"])
+    assert added == (f"hosts: files dns\n{MARKER}\npasswd:         files workbench\n"
+                     f"{MARKER}\ngroup:          files workbench\n"
+                     f"{MARKER}\nshadow:         files workbench")
+    added, _ = roundtrip(awk_env, tmp_path, SAMPLES["crlf"])
+    assert added == ("passwd: files workbench systemd\r\ngroup: files workbench\r\n"
+                     f"hosts: files dns\r\n{MARKER}\r\nshadow:         files workbench\r\n")
 
 
 def test_appended_line_edited_by_the_admin_is_kept(awk_env, tmp_path):
@@ -105,72 +333,186 @@ def test_appended_line_edited_by_the_admin_is_kept(awk_env, tmp_path):
     assert edit(awk_env, f, "remove") == "passwd: files\ngroup: files\nshadow:         files sss\n"
 
 
-def test_tabs_comments_actions_and_odd_spacing(awk_env, tmp_path):
-    text = ("  # passwd: files ldap   (a comment that looks like a line)\n"
-            "passwd:\tfiles\tsystemd   # trailing comment\n"
-            "group :files [SUCCESS=merge] sss\n"
-            "   shadow:   compat\n"
-            "#shadow: files\n")
-    added, removed = roundtrip(awk_env, tmp_path, text)
-    assert added.splitlines() == [
-        "  # passwd: files ldap   (a comment that looks like a line)",
-        "passwd:\tfiles workbench\tsystemd   # trailing comment",
-        "group :files [SUCCESS=merge] workbench sss",
-        "   shadow:   compat workbench",
-        "#shadow: files",
-    ]
-    assert removed == text
-
-
-def test_no_files_source_puts_workbench_first(awk_env, tmp_path):
-    text = "passwd: sss\ngroup:   ldap [NOTFOUND=return]\nshadow:\n"
-    added, removed = roundtrip(awk_env, tmp_path, text)
-    assert added.splitlines() == ["passwd: workbench sss",
-                                  "group:   workbench ldap [NOTFOUND=return]",
-                                  "shadow: workbench"]
-
-
 def test_similar_names_are_not_workbench(awk_env, tmp_path):
-    text = "passwd: files workbench2 myworkbench\ngroup: files\nshadow: files\n"
-    added, removed = roundtrip(awk_env, tmp_path, text)
+    added, _ = roundtrip(awk_env, tmp_path, SAMPLES["similar_names"])
     assert added.splitlines()[0] == "passwd: files workbench workbench2 myworkbench"
-    assert removed == text
-
-
-def test_workbench_with_actions_is_removed_with_them(awk_env, tmp_path):
-    f = tmp_path / "nsswitch.conf"
-    f.write_text("passwd: files workbench [UNAVAIL=return] sss\ngroup: workbench  files\n")
-    assert edit(awk_env, f, "remove") == "passwd: files sss\ngroup: files\n"
 
 
 def test_missing_file(awk_env, tmp_path):
     f = tmp_path / "nsswitch.conf"
-    r = subprocess.run(["sh", SCRIPT, "remove", str(f)], env=awk_env)
+    r = run(awk_env, "remove", f)
     assert r.returncode == 0 and not f.exists()
     edit(awk_env, f, "add")
     assert f.read_text().count("files workbench") == 3
     assert oct(f.stat().st_mode & 0o777) == "0o644"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "nsswitch.conf"]
 
 
-def test_keeps_mode_and_follows_symlinks(awk_env, tmp_path):
-    real = tmp_path / "real.conf"
-    real.write_text(DEBIAN_12)
+def stat_of(path):
+    st = os.stat(path)
+    return st.st_mode, st.st_uid, st.st_gid
+
+
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
+def test_symlink_target_is_edited_and_the_link_kept(awk_env, tmp_path, relative):
+    """authselect's layout: /etc/nsswitch.conf -> /etc/authselect/nsswitch.conf."""
+    etc = tmp_path / "etc"
+    (etc / "authselect").mkdir(parents=True)
+    real = etc / "authselect" / "nsswitch.conf"
+    real.write_text(SAMPLES["debian12"])
     real.chmod(0o640)
-    link = tmp_path / "nsswitch.conf"
-    link.symlink_to(real)
-    subprocess.run(["sh", SCRIPT, "add", str(link)], env=awk_env, check=True)
-    assert link.is_symlink()
+    if os.geteuid() == 0:
+        os.chown(real, 1234, 2345)
+    before = stat_of(real)
+    inode = real.stat().st_ino
+    link = etc / "nsswitch.conf"
+    link.symlink_to("authselect/nsswitch.conf" if relative else real)
+    target = os.readlink(link)
+
+    edit(awk_env, link, "add")
+    assert link.is_symlink() and os.readlink(link) == target
     assert "files workbench systemd" in real.read_text()
-    assert oct(real.stat().st_mode & 0o777) == "0o640"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "nsswitch.conf", "real.conf"]
+    assert stat_of(real) == before
+    # Written next to the target and renamed over it: a new inode, nothing left behind.
+    assert real.stat().st_ino != inode
+    assert sorted(p.name for p in etc.rglob("*")) == \
+        ["authselect", "nsswitch.conf", "nsswitch.conf"]
+
+    edit(awk_env, link, "remove")
+    assert link.is_symlink() and real.read_text() == SAMPLES["debian12"]
+    assert stat_of(real) == before
 
 
-def test_no_change_leaves_the_file_untouched(awk_env, tmp_path):
+def test_symlink_chain(awk_env, tmp_path):
+    real = tmp_path / "real.conf"
+    real.write_text("passwd: files\n")
+    (tmp_path / "middle").symlink_to(real)
+    link = tmp_path / "nsswitch.conf"
+    link.symlink_to(tmp_path / "middle")
+    edit(awk_env, link, "add")
+    assert (tmp_path / "middle").is_symlink() and link.is_symlink()
+    assert real.read_text().startswith("passwd: files workbench\n")
+
+
+def test_dangling_symlink(awk_env, tmp_path):
+    link = tmp_path / "nsswitch.conf"
+    for target in (tmp_path / "authselect" / "nsswitch.conf", tmp_path / "gone.conf"):
+        link.unlink(missing_ok=True)
+        link.symlink_to(target)
+        r = run(awk_env, "add", link)
+        assert r.returncode == 1
+        assert b"nsswitch-edit:" in r.stderr and b"dangling symlink" in r.stderr
+        assert str(link).encode() in r.stderr
+        assert not target.exists() and link.is_symlink()
+        # Nothing to take out of a file that is not there.
+        assert run(awk_env, "remove", link).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "nsswitch.conf"]
+
+
+def test_not_a_file_or_no_directory(awk_env, tmp_path):
+    (tmp_path / "dir.conf").mkdir()
+    for path, words in ((tmp_path / "dir.conf", b"not a regular file"),
+                        (tmp_path / "nodir" / "nsswitch.conf", b"no directory")):
+        for action in ("add", "remove"):
+            r = run(awk_env, action, path)
+            if action == "remove" and not path.exists():
+                assert r.returncode == 0
+                continue
+            assert r.returncode == 1 and words in r.stderr and str(path).encode() in r.stderr
+    assert not (tmp_path / "nodir").exists()
+    assert list((tmp_path / "dir.conf").iterdir()) == []
+
+
+def read_only_run(env, directory, action, path):
+    """Runs the script with DIRECTORY read-only: a read-only bind mount in a private
+    mount namespace as root (root ignores permission bits), permission bits otherwise."""
+    if os.geteuid() == 0:
+        return subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             'mount --bind -o ro "$1" "$1" && shift && exec "$@"', "sh", str(directory),
+             "sh", SCRIPT, action, str(path)],
+            env=env, capture_output=True)
+    directory.chmod(0o555)
+    path.chmod(0o444)
+    try:
+        return run(env, action, path)
+    finally:
+        directory.chmod(0o755)
+
+
+def test_read_only_file_is_an_error_and_untouched(awk_env, tmp_path):
+    d = tmp_path / "etc"
+    d.mkdir()
+    f = d / "nsswitch.conf"
+    for text, action in ((SAMPLES["debian12"], "add"),
+                         ("passwd: files workbench\n", "remove")):
+        f.write_text(text)
+        r = read_only_run(awk_env, d, action, f)
+        assert r.returncode == 1, r
+        assert b"nsswitch-edit:" in r.stderr and str(f).encode() in r.stderr
+        assert f.read_text() == text
+        assert [p.name for p in d.iterdir()] == ["nsswitch.conf"]
+
+
+def test_bind_mounted_file_is_rewritten_in_place(awk_env, tmp_path):
+    """A file that is a mount point cannot be renamed over (EBUSY): the script writes
+    the new text into it instead. The edit lands in the file mounted there."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a mount namespace")
+    source = tmp_path / "source.conf"
+    source.write_text(SAMPLES["debian12"])
+    mountpoint = tmp_path / "nsswitch.conf"
+    mountpoint.write_text("the mount point's own text\n")
+    r = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         'mount --bind "$1" "$2" && sh "$3" add "$2"', "sh",
+         str(source), str(mountpoint), SCRIPT],
+        env=awk_env, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert "files workbench systemd" in source.read_text()
+    assert mountpoint.read_text() == "the mount point's own text\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "nsswitch.conf", "source.conf"]
+
+
+def test_the_awk_on_path_is_the_one_used(shell, tmp_path):
+    """An awk that fails makes the script fail, with the file untouched: so the awk
+    matrix above really runs each awk (under each shell: busybox sh could prefer its
+    own applet), and an awk error never truncates nsswitch.conf."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "awk"
+    fake.write_text("#!/bin/sh\necho 'passwd: garbage'\necho 'fake awk failed' >&2\nexit 2\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
     f = tmp_path / "nsswitch.conf"
-    f.write_text("passwd: files workbench\ngroup: files workbench\nshadow: files workbench\n")
-    before = f.stat().st_ino, f.stat().st_mtime_ns
-    edit(awk_env, f, "add")
-    assert (f.stat().st_ino, f.stat().st_mtime_ns) == before
+    f.write_text(SAMPLES["debian12"])
+    r = run(env, "add", f, shell)
+    assert r.returncode == 1
+    assert b"fake awk failed" in r.stderr
+    assert b"nsswitch-edit: could not write the new text" in r.stderr
+    assert f.read_text() == SAMPLES["debian12"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "nsswitch.conf"]
+
+
+def test_embedded_in_a_maintainer_script(awk_env, tmp_path):
+    """As scripts/lib/package.sh embeds it: a subshell function, so its exits (also the
+    early one when nothing changes) and traps stay inside it, and a failure stops a
+    `set -e` maintainer script."""
+    template = tmp_path / "postinst.in"
+    template.write_text('#!/bin/sh\nset -e\n#WB_NSSWITCH_EDIT#\n'
+                        'wb_nsswitch_edit add "$1"\nwb_nsswitch_edit add "$1"\necho still here\n')
+    postinst = tmp_path / "postinst"
+    subprocess.run(["bash", "-c", '. scripts/lib/package.sh && wb_embed_nsswitch_edit "$1" "$2"',
+                    "bash", str(template), str(postinst)], cwd=ROOT, check=True)
+    f = tmp_path / "nsswitch.conf"
+    f.write_text(SAMPLES["debian12"])
+    r = subprocess.run(["sh", str(postinst), str(f)], env=awk_env, capture_output=True)
+    assert (r.returncode, r.stdout) == (0, b"still here\n"), r.stderr
+    assert "files workbench systemd" in f.read_text()
+    f.unlink()
+    f.symlink_to(tmp_path / "gone")
+    r = subprocess.run(["sh", str(postinst), str(f)], env=awk_env, capture_output=True)
+    assert r.returncode == 1 and r.stdout == b"" and b"dangling symlink" in r.stderr
 
 
 def test_bad_usage(tmp_path):
