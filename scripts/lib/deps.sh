@@ -79,6 +79,9 @@ wb_packaging_deps_ensure() {
     command -v rpmlint >/dev/null 2>&1 || missing+=(rpmlint)
     if [ -n "${1:-}" ]; then
         command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+        # The VM install test: qemu, an ext4 image made from a folder (mkfs.ext4 -d).
+        command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
+        command -v mkfs.ext4 >/dev/null 2>&1 || missing+=(e2fsprogs)
     fi
     [ "${#missing[@]}" -eq 0 ] || wb_apt_install "${missing[@]}"
 }

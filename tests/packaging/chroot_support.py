@@ -7,6 +7,7 @@ started as systemd would start it. The tests run as root inside a private mount 
 mounts vanish with the test and the host's /etc is never touched.
 """
 
+import contextlib
 import os
 import select
 import shutil
@@ -97,34 +98,44 @@ def chroot(tmp_path):
         run(["umount", "-R", "-l", str(m)])
 
 
-@pytest.fixture
-def scim(tmp_path):
-    """The fixture SCIM server on loopback, outside the chroot (same network)."""
-    work = tmp_path / "scim"
-    work.mkdir()
+@contextlib.contextmanager
+def fixture_server(work, listen="127.0.0.1:0"):
+    """The fixture SCIM server (sample directory) with token files in `work`; yields its
+    URL once it printed READY, stops it on exit."""
+    work.mkdir(exist_ok=True)
     (work / "user-token").write_text("wbu-packaging-user-token\n")
     (work / "admin-token").write_text("wba-packaging-admin-token\n")
     proc = subprocess.Popen(
         ["python3", str(ROOT / "tests/fixture/scim_server.py"),
          "--data", str(ROOT / "tests/fixture/sample-directory.json"),
-         "--listen", "127.0.0.1:0",
+         "--listen", listen,
          "--user-token-file", str(work / "user-token"),
          "--admin-token-file", str(work / "admin-token")],
         stdout=subprocess.PIPE, stderr=open(work / "server.log", "w"), text=True,
         start_new_session=True)
-    deadline = time.monotonic() + 30
-    url = None
-    while url is None:
-        left = deadline - time.monotonic()
-        assert left > 0, "fixture server not READY in 30s"
-        if select.select([proc.stdout], [], [], left)[0]:
-            line = proc.stdout.readline()
-            assert line, f"fixture server exited: {(work / 'server.log').read_text()}"
-            if line.startswith("READY "):
-                url = line.split(None, 1)[1].strip()
-    yield url, work
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 30
+        url = None
+        while url is None:
+            left = deadline - time.monotonic()
+            assert left > 0, "fixture server not READY in 30s"
+            if select.select([proc.stdout], [], [], left)[0]:
+                line = proc.stdout.readline()
+                assert line, f"fixture server exited: {(work / 'server.log').read_text()}"
+                if line.startswith("READY "):
+                    url = line.split(None, 1)[1].strip()
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def scim(tmp_path):
+    """The fixture SCIM server on loopback, outside the chroot (same network)."""
+    work = tmp_path / "scim"
+    with fixture_server(work) as url:
+        yield url, work
 
 
 def start_daemon(ch, timeout=30):

@@ -40,6 +40,7 @@ def test_required_directives():
     assert one("Service", "Type") == "notify"
     assert one("Service", "Restart") == "on-failure"
     assert re.fullmatch(r"[0-9]+(ms|s)?", one("Service", "RestartSec"))
+    assert one("Service", "RestartPreventExitStatus") == "2"  # configuration error
     assert one("Service", "RuntimeDirectory") == "workbench-nss"
     assert one("Service", "RuntimeDirectoryMode") == "0755"  # the socket is for everyone
     assert one("Service", "CacheDirectory") == "workbench-nss"
