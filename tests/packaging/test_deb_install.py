@@ -3,7 +3,7 @@
 chroot; the installed daemon answers `getent passwd alice` through the installed module
 from the fixture SCIM server on loopback; `dpkg --purge` restores nsswitch.conf.
 
-Runs only with WB_PACKAGING_DEB (the .deb to test; `scripts/test --packaging` builds it
+Runs only with WB_PACKAGING_DEB (the .deb to test; `scripts/test` builds it
 and sets it), as root, inside a private mount namespace (the proc, dev and run mounts
 of the chroot must vanish with the test): the host's /etc is never touched.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 # The chroot, fixture server and daemon helpers; chroot and scim are fixtures.
-from chroot_support import chroot, must, scim, start_daemon  # noqa: F401
+from chroot_support import chroot, configure_node, must, scim, start_daemon  # noqa: F401
 
 DEB = os.environ.get("WB_PACKAGING_DEB")
 ALICE_LINE = "alice:x:1001:1001:Alice Able:/home/alice:/bin/bash"
@@ -63,14 +63,7 @@ def test_dpkg_install_getent_purge(chroot, scim):
     assert ch.must("getent", "passwd", "root").stdout.startswith("root:x:0:0:")
 
     # Configure as Workbench would, start the installed daemon, look alice up.
-    etc = ch / "/etc/rstudio"
-    etc.mkdir(mode=0o755)
-    (etc / "workbench-nss.conf").write_text(f"server-address={url}\n")
-    for kind in ("user", "admin"):
-        dst = etc / f"nss-{kind}-token"
-        shutil.copy(work / f"{kind}-token", dst)
-        os.chown(dst, 0, 0)
-        dst.chmod(0o600)
+    configure_node(ch, url, work)
     ch.must("/usr/sbin/workbench-cached", "check-config")
     daemon = start_daemon(ch)
     try:

@@ -48,7 +48,7 @@ pytestmark = pytest.mark.skipif(
 GROUPS = {
     "install": ["network", "install", "install_says_why", "enabled", "nsswitch_edited"],
     "no_config": ["no_config_failed", "no_config_no_restart_loop", "no_config_journal",
-                  "no_config_root_resolves", "no_config_unknown_user"],
+                  "no_config_root_resolves", "no_config_fallthrough"],
     "service": ["start", "active", "getent_alice", "getent_s_workbench", "id_alice",
                 "status_cli", "no_new_privs", "empty_capability_bounding_set",
                 "seccomp_filter", "security_analyzed", "unit_verifies"],
