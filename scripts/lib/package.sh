@@ -21,14 +21,19 @@ wb_release_build() {
 # Copies TEMPLATE to OUT with the `#WB_NSSWITCH_EDIT#` line replaced by a shell function
 # `wb_nsswitch_edit` whose body is packaging/nsswitch-edit (a subshell function, so its
 # `set -eu`, traps and exits stay inside it). Embedded, not installed: postrm runs after
-# the package's files are gone.
+# the package's files are gone. A third argument `rpm` doubles every `%` of the embedded
+# script (an RPM spec would expand it as a macro), and only those.
 wb_embed_nsswitch_edit() {
-    local template=$1 out=$2
-    awk -v editor=packaging/nsswitch-edit '
+    local template=$1 out=$2 flavour=${3:-}
+    awk -v editor=packaging/nsswitch-edit -v flavour="$flavour" '
         $0 == "#WB_NSSWITCH_EDIT#" {
             print "# packaging/nsswitch-edit, embedded by scripts/lib/package.sh."
             print "wb_nsswitch_edit() ("
-            while ((getline line < editor) > 0) if (line !~ /^#!/) print line
+            while ((getline line < editor) > 0) {
+                if (line ~ /^#!/) continue
+                if (flavour == "rpm") gsub(/%/, "%%", line)
+                print line
+            }
             close(editor)
             print ")"
             next
