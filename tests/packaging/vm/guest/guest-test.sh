@@ -220,7 +220,10 @@ phase2() {
     if [ -z "$leaks" ]; then ok no_secrets_in_journal; else notok no_secrets_in_journal "$leaks"; fi
 
     check purge dpkg --purge libnss-workbench
-    if pgrep -x workbench-cached >/dev/null; then notok purge_stopped "$(pgrep -a -x workbench-cached)"
+    # -f: a process name is cut to 15 characters, so `pgrep -x workbench-cached` would
+    # never match anything.
+    if pgrep -f '^/usr/sbin/workbench-cached' >/dev/null; then
+        notok purge_stopped "$(pgrep -a -f '^/usr/sbin/workbench-cached')"
     else ok purge_stopped; fi
     if cmp -s /etc/nsswitch.conf "$STATE/nsswitch.conf.orig"; then ok purge_nsswitch_restored
     else notok purge_nsswitch_restored "$(diff "$STATE/nsswitch.conf.orig" /etc/nsswitch.conf)"; fi
