@@ -6,27 +6,17 @@ Nothing here sleeps as synchronisation: `wait_for` polls a condition with a boun
 the pacing of `paced_lookups` is the load being measured, not a wait for the daemon.
 """
 
+import functools
 import json
 import sys
-import time
 from pathlib import Path
 
-import pytest
+import polling
 
 WAIT_S = 30
 
-
-def wait_for(what, check, timeout=WAIT_S, interval=0.1):
-    """Polls check() until it returns something truthy; fails after timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            pytest.fail(f"not reached in {timeout}s: {what} (last: {last!r})")
-        time.sleep(interval)
+# polling.wait_for with this family's bound (on-demand fetches, outages, recoveries).
+wait_for = functools.partial(polling.wait_for, timeout=WAIT_S, interval=0.1)
 
 
 def compact_user(rid, name, uid, gid=None, home=None, gecos=None):

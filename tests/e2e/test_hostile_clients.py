@@ -16,8 +16,9 @@ import time
 import pytest
 
 from conftest import ALICE_LINE, show
+from polling import wait_for
 from sandbox import DEFAULT_SOCKET
-from test_socket_robustness import (TAG_PASSWD_BY_NAME, VERSION, connect, frame, name,
+from test_socket_robustness import (TAG_PASSWD_BY_NAME, connect, frame, name,
                                     read_response)
 
 pytestmark = pytest.mark.usefixtures("module_answers")
@@ -79,16 +80,6 @@ def held_connections(pid):
         if target.startswith("socket:[") and target[8:-1] in inodes:
             held += 1
     return held - 1
-
-
-def wait_for(what, cond, bound=10.0, detail=lambda: ""):
-    deadline = time.monotonic() + bound
-    while True:
-        value = cond()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {bound}s: {what} {detail()}"
-        time.sleep(0.05)
 
 
 class Hostile:
@@ -178,7 +169,7 @@ def test_crowd_of_hostile_clients(daemon, daemon_status, probe, getent):
                 Hostile("4 GB header", send_huge_header) as huge, \
                 Hostile("one byte per second", one_byte_per_second) as slow:
             wait_for("every hostile client active",
-                     lambda: garbage.rounds >= 3 and huge.rounds >= 3, bound=10)
+                     lambda: garbage.rounds >= 3 and huge.rounds >= 3, timeout=10)
             elapsed = []
             keys = [("passwd", "alice"), ("passwd", "1002"), ("group", "devs"),
                     ("group", "2002"), ("initgroups", "alice")]
@@ -226,4 +217,4 @@ def test_crowd_of_hostile_clients(daemon, daemon_status, probe, getent):
     assert after["connections_refused"] == before["connections_refused"], after
     assert daemon.running()
     # Once they are gone, the daemon lets go of their threads and descriptors.
-    wait_for("connections released", lambda: held_connections(pid) < 10, bound=10)
+    wait_for("connections released", lambda: held_connections(pid) < 10, timeout=10)

@@ -58,6 +58,16 @@ REFUSED_GROUPS = {
     "h-g-dupgid-b": "duplicate_id",
     "h-g-local": "collides_with_local",
 }
+
+
+def expected_refusals():
+    """How many entries `status` must count as refused, by reason."""
+    counts = {}
+    for reason in list(REFUSED_USERS.values()) + list(REFUSED_GROUPS.values()):
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
 # Names and ids of refused users as the server sent them: none may appear anywhere.
 REFUSED_NAMES = ["evilroot", "lowuid", "maxuid", "biggeruid", "neguid", "stringuid",
                  "floatuid", "nouid", "relhome", "gecoscolon", "gecosctl", "homenl",
@@ -160,11 +170,8 @@ def test_refused_user_is_never_a_group_member(getent, run):
 
 def test_status_counts_refusals_by_reason(daemon_status):
     st = daemon_status()
-    expected = {}
-    for reason in list(REFUSED_USERS.values()) + list(REFUSED_GROUPS.values()):
-        expected[reason] = expected.get(reason, 0) + 1
     counts = {k: v for k, v in st["refused"].items() if k != "total"}
-    assert counts == expected, st["refused"]
+    assert counts == expected_refusals(), st["refused"]
     assert st["refused"]["total"] == len(REFUSED_USERS) + len(REFUSED_GROUPS), st["refused"]
     # Root sees each one with its SCIM id.
     seen = {(e["kind"], e["scim_id"]): e["reason"] for e in st["refused_entries"]}

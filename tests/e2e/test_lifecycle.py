@@ -6,6 +6,7 @@ counters and `status --json`.
 Each test gets its own fixture server and daemon (and so its own cache file): they stop
 the server, kill the daemon or remove every user."""
 
+import functools
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import time
 
 import pytest
 
+import polling
 from conftest import ALICE_LINE, SAMPLE, SAMPLE_USERS, show
 from sandbox import BASE_ENV
 
@@ -21,17 +23,7 @@ pytestmark = pytest.mark.usefixtures("module_answers")
 
 SAMPLE_GROUPS = ["devs", "data_science", "alice", "carol", "dave", "erin"]
 POLL_S = 0.05
-
-
-def wait_for(what, cond, bound=10.0):
-    """Polls cond() until it returns something truthy; fails after `bound` seconds."""
-    deadline = time.monotonic() + bound
-    while True:
-        value = cond()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {bound}s: {what}"
-        time.sleep(POLL_S)
+wait_for = functools.partial(polling.wait_for, timeout=10.0, interval=POLL_S)
 
 
 _count = [0]
@@ -276,7 +268,7 @@ def test_sigterm_finishes_in_flight_lookup(fresh, sandbox):
                               env=dict(BASE_ENV))
     try:
         wait_for("the lookup's filtered request in flight on the server",
-                 lambda: control.counters()["in_flight"] >= 1, bound=5)
+                 lambda: control.counters()["in_flight"] >= 1, timeout=5)
         fresh.proc.send_signal(signal.SIGTERM)
         out, err = lookup.communicate(timeout=20)
     finally:

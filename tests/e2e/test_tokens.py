@@ -8,14 +8,15 @@ its accepted tokens are changed here). Waiting is on conditions (status, log lin
 bounded; the daemon polls token files every 2 s.
 """
 
+import functools
 import os
 import re
 import shutil
 import signal
-import time
 
 import pytest
 
+import polling
 from conftest import SAMPLE
 from hashes import shown
 from sandbox import PAM_SERVICE, random_token, write_secret
@@ -23,6 +24,7 @@ from sandbox import PAM_SERVICE, random_token, write_secret
 pytestmark = pytest.mark.usefixtures("module_answers")
 
 WAIT_S = 20
+wait_for = functools.partial(polling.wait_for, timeout=WAIT_S, interval=0.1)
 SAMPLE_USERS = SAMPLE_SHADOW = 5  # alice, bob, carol, dave, erin: one shadow entry each
 
 
@@ -60,18 +62,6 @@ def daemon(services, token_server, tokens):
                            admin_token_path=tokens.admin)
 
 
-def wait_for(what, check, timeout=WAIT_S):
-    """Polls check() until it returns something truthy; fails after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not reached in {timeout}s: {what}")
-        time.sleep(0.1)
-
-
 def wait_status(daemon, what, pred, timeout=WAIT_S):
     last = {}
 
@@ -79,7 +69,7 @@ def wait_status(daemon, what, pred, timeout=WAIT_S):
         last["st"] = daemon.status()
         return last["st"] if pred(last["st"]) else None
     try:
-        return wait_for(what, check, timeout)
+        return wait_for(what, check, timeout=timeout)
     except pytest.fail.Exception:
         pytest.fail(f"status never showed {what}; last: {last.get('st')}")
 
@@ -91,7 +81,7 @@ def wait_admin(daemon, state):
 
 def wait_log(daemon, text, timeout=WAIT_S):
     return wait_for(f"log line containing {text!r} in {daemon.log_path}",
-                    lambda: text in daemon.log_path.read_text(errors="replace"), timeout)
+                    lambda: text in daemon.log_path.read_text(errors="replace"), timeout=timeout)
 
 
 def replace_token(path, text):

@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "target" / "packaging-root"
 TARBALL = CACHE / "debian12-minbase.tar.gz"
 MIRROR = os.environ.get("WB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+# alice from tests/fixture/sample-directory.json, as getent must print her.
+ALICE_LINE = "alice:x:1001:1001:Alice Able:/home/alice:/bin/bash"
 
 
 def run(cmd, **kw):
@@ -174,3 +176,30 @@ def configure_node(ch, url, work):
         shutil.copy(work / f"{kind}-token", dst)
         os.chown(dst, 0, 0)
         dst.chmod(0o600)
+
+
+def assert_unknown_before_daemon(ch):
+    """Before the daemon runs: alice is unknown, and nothing breaks (UNAVAIL, next source)."""
+    assert ch.run("getent", "passwd", "alice").returncode == 2
+    assert ch.must("getent", "passwd", "root").stdout.startswith("root:x:0:0:")
+
+
+@contextlib.contextmanager
+def installed_daemon(ch, url, work):
+    """Configures the node as Workbench would, checks that with the installed binary, and
+    runs the installed daemon for the block; it must then stop cleanly on SIGTERM."""
+    configure_node(ch, url, work)
+    ch.must("/usr/sbin/workbench-cached", "check-config")
+    daemon = start_daemon(ch)
+    try:
+        yield daemon
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
+
+
+def assert_alice_resolves(ch):
+    """alice through the installed module alone, through nsswitch.conf, and to id."""
+    assert ch.must("getent", "-s", "workbench", "passwd", "alice").stdout.strip() == ALICE_LINE
+    assert ch.must("getent", "passwd", "alice").stdout.strip() == ALICE_LINE
+    assert ch.must("id", "-u", "alice").stdout.strip() == "1001"

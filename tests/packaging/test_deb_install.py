@@ -11,16 +11,15 @@ of the chroot must vanish with the test): the host's /etc is never touched.
 import json
 import os
 import shutil
-import signal
 from pathlib import Path
 
 import pytest
 
 # The chroot, fixture server and daemon helpers; chroot and scim are fixtures.
-from chroot_support import chroot, configure_node, must, scim, start_daemon  # noqa: F401
+from chroot_support import (chroot, assert_alice_resolves, assert_unknown_before_daemon,  # noqa: F401
+                            installed_daemon, must, scim)
 
 DEB = os.environ.get("WB_PACKAGING_DEB")
-ALICE_LINE = "alice:x:1001:1001:Alice Able:/home/alice:/bin/bash"
 
 pytestmark = pytest.mark.skipif(
     not DEB, reason="set WB_PACKAGING_DEB (scripts/test --packaging) to install the .deb")
@@ -58,23 +57,12 @@ def test_dpkg_install_getent_purge(chroot, scim):
     # Enabled for systemd (no systemd runs in the chroot, so nothing was started).
     assert (ch / "/etc/systemd/system/multi-user.target.wants/workbench-cached.service").is_symlink()
 
-    # Before the daemon runs: alice is unknown, and nothing breaks (UNAVAIL, next source).
-    assert ch.run("getent", "passwd", "alice").returncode == 2
-    assert ch.must("getent", "passwd", "root").stdout.startswith("root:x:0:0:")
-
+    assert_unknown_before_daemon(ch)
     # Configure as Workbench would, start the installed daemon, look alice up.
-    configure_node(ch, url, work)
-    ch.must("/usr/sbin/workbench-cached", "check-config")
-    daemon = start_daemon(ch)
-    try:
-        assert ch.must("getent", "-s", "workbench", "passwd", "alice").stdout.strip() == ALICE_LINE
-        assert ch.must("getent", "passwd", "alice").stdout.strip() == ALICE_LINE
-        assert ch.must("id", "-u", "alice").stdout.strip() == "1001"
+    with installed_daemon(ch, url, work):
+        assert_alice_resolves(ch)
         status = json.loads(ch.must("/usr/sbin/workbench-cached", "status", "--json").stdout)
         assert status["tokens"]["user"] == "ok", status
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=15) == 0
 
     ch.must("dpkg", "--purge", "libnss-workbench")
     assert (ch / "/etc/nsswitch.conf").read_text() == original

@@ -15,18 +15,15 @@ it and sets it), as root, inside a private mount namespace, as test_deb_install.
 
 import os
 import re
-import shutil
-import signal
-import subprocess
-from pathlib import Path
 
 import pytest
 
 # The chroot, fixture server and daemon helpers; chroot and scim are fixtures.
-from chroot_support import ROOT, chroot, configure_node, must, run, scim, start_daemon  # noqa: F401
+from chroot_support import (ALICE_LINE, ROOT, assert_alice_resolves,  # noqa: F401
+                            assert_unknown_before_daemon, chroot, installed_daemon, must, run,
+                            scim)
 
 RPM = os.environ.get("WB_PACKAGING_RPM")
-ALICE_LINE = "alice:x:1001:1001:Alice Able:/home/alice:/bin/bash"
 # RHEL 9's glibc: the oldest the package can need (RHEL 8 has 2.28; see the README).
 RHEL9_GLIBC = (2, 34)
 FILES = ["/usr/lib64/libnss_workbench.so.2", "/usr/sbin/workbench-cached",
@@ -129,17 +126,9 @@ def test_rpm_install_getent_upgrade_erase(chroot, scim, release2):
     assert re.search(r"libnss_workbench\.so\.2 .*=> /usr/lib64/libnss_workbench\.so\.2",
                      ch.must("ldconfig", "-p").stdout)
 
-    # Before the daemon runs: alice is unknown, and nothing breaks (UNAVAIL, next source).
-    assert ch.run("getent", "passwd", "alice").returncode == 2
-    assert ch.must("getent", "passwd", "root").stdout.startswith("root:x:0:0:")
-
-    configure_node(ch, url, work)
-    ch.must("/usr/sbin/workbench-cached", "check-config")
-    daemon = start_daemon(ch)
-    try:
-        assert ch.must("getent", "-s", "workbench", "passwd", "alice").stdout.strip() == ALICE_LINE
-        assert ch.must("getent", "passwd", "alice").stdout.strip() == ALICE_LINE
-        assert ch.must("id", "-u", "alice").stdout.strip() == "1001"
+    assert_unknown_before_daemon(ch)
+    with installed_daemon(ch, url, work):
+        assert_alice_resolves(ch)
 
         # Upgrade: the new %post (adds, $1 = 2) runs before the old %postun ($1 = 1, which
         # must not remove): workbench stays, once.
@@ -153,9 +142,6 @@ def test_rpm_install_getent_upgrade_erase(chroot, scim, release2):
         assert (ch / "/etc/nsswitch.conf").read_text() == expected
         # A new process loads the upgraded module and still finds the daemon.
         assert ch.must("getent", "passwd", "alice").stdout.strip() == ALICE_LINE
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=15) == 0
     assert (ch / "/var/cache/workbench-nss").exists()
 
     rpm_install(ch, "-e", "libnss-workbench")
@@ -223,14 +209,9 @@ def test_authselect_symlink_left_alone(chroot, scim):
     for f in FILES:
         assert (ch / f).exists(), f"{f} not installed"
     assert "libnss_workbench.so.2" in ch.must("ldconfig", "-p").stdout
-    configure_node(ch, url, work)
-    daemon = start_daemon(ch)
-    try:
+    with installed_daemon(ch, url, work):
         assert ch.must("getent", "-s", "workbench", "passwd", "alice").stdout.strip() == ALICE_LINE
         assert ch.run("getent", "passwd", "alice").returncode == 2
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=15) == 0
 
     # The printed edit, on the copy `authselect create-profile` makes of each kind of
     # profile: workbench after files (and its [ACTION]), a shadow map where none was.

@@ -27,14 +27,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chroot_support import ROOT, fixture_server, must  # noqa: E402
+from chroot_support import ALICE_LINE, ROOT, fixture_server, must  # noqa: E402
 
 DEB = os.environ.get("WB_PACKAGING_VM_DEB")
 VM = Path(__file__).resolve().parent / "vm"
 SUITE = os.environ.get("WB_VM_SUITE", "trixie")
 IMAGE = ROOT / "target" / "vm" / SUITE
 ACCEL = os.environ.get("WB_VM_ACCEL", "tcg")
-ALICE_LINE = "alice:x:1001:1001:Alice Able:/home/alice:/bin/bash"
 ALICE_PASSWORD = "alice-password"  # tests/fixture/README.md, sample directory
 # Both boots and every check, under TCG on 2 cores: about 3 minutes.
 VM_TIMEOUT = 1500
