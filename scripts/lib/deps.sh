@@ -37,6 +37,9 @@ wb_deps_ensure() {
     # rusqlite (bundled) and the linker need a C toolchain.
     command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    # tests/e2e/test_socket_activation.py drives the daemon with systemd's own activator;
+    # tests/packaging/test_unit.py runs systemd-analyze.
+    command -v systemd-socket-activate >/dev/null 2>&1 || missing+=(systemd)
     # tests/packaging runs packaging/nsswitch-edit (the maintainer scripts' editor) under
     # each awk a node may have; they run before wb_packaging_deps_ensure, hence here.
     command -v mawk >/dev/null 2>&1 || missing+=(mawk)

@@ -435,6 +435,8 @@ class Daemon:
         self.log_path = self.workdir / "daemon.log"
         self.proc = None
         self.exit_codes = []
+        # Extra environment for `serve` (tests of what the daemon makes of it).
+        self.start_env = {}
 
     def write_config(self):
         lines = ["# written by tests/e2e/sandbox.py"]
@@ -458,7 +460,7 @@ class Daemon:
             notify_path.unlink()
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         notify.bind(str(notify_path))
-        env = dict(BASE_ENV, NOTIFY_SOCKET=str(notify_path))
+        env = dict(BASE_ENV, NOTIFY_SOCKET=str(notify_path), **self.start_env)
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(f"--- serve --config {self.config_path}\n")
             log.flush()

@@ -28,6 +28,7 @@ RPM = os.environ.get("WB_PACKAGING_RPM")
 RHEL9_GLIBC = (2, 34)
 FILES = ["/usr/lib64/libnss_workbench.so.2", "/usr/sbin/workbench-cached",
          "/usr/lib/systemd/system/workbench-cached.service",
+         "/usr/lib/systemd/system/workbench-cached.socket",
          "/usr/share/man/man8/workbench-cached.8.gz", "/usr/share/man/man5/workbench-nss.conf.5.gz",
          "/usr/share/doc/libnss-workbench/examples/workbench-cached.conf",
          "/usr/share/doc/libnss-workbench/examples/nsswitch.conf",

@@ -1,5 +1,7 @@
-"""packaging/workbench-cached.service: the directives the issue requires, and
-`systemd-analyze security --offline` keeps it in the "OK" band."""
+"""packaging/workbench-cached.service and .socket: the directives the issue requires,
+the ones that tie the socket's life to the service's, and `systemd-analyze security
+--offline` keeps the service in the "OK" band. (ListenStream= and the modes against the
+code: cached/src/server/activation.rs; the units under a real systemd: the VM test.)"""
 
 import os
 import re
@@ -10,12 +12,13 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 UNIT = os.path.join(ROOT, "packaging", "workbench-cached.service")
+SOCKET_UNIT = os.path.join(ROOT, "packaging", "workbench-cached.socket")
 
 
-def directives():
+def directives(path=UNIT):
     out = {}
     section = None
-    with open(UNIT) as f:
+    with open(path) as f:
         for line in f:
             line = line.strip()
             if not line or line.startswith("#"):
@@ -53,6 +56,30 @@ def test_required_directives():
     assert set(one("Service", "RestrictAddressFamilies").split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
     assert "@system-service" in d[("Service", "SystemCallFilter")]
     assert one("Install", "WantedBy") == "multi-user.target"
+    # systemd binds the socket outside the service's mount namespace and passes it.
+    assert "workbench-cached.socket" in one("Unit", "Requires").split()
+    assert "workbench-cached.socket" in one("Unit", "After").split()
+    # The socket file lives in the RuntimeDirectory and must survive the daemon's crash.
+    assert one("Service", "RuntimeDirectoryPreserve") == "yes"
+
+
+def test_socket_lives_and_dies_with_the_service():
+    d = directives(SOCKET_UNIT)
+
+    def one(section, key):
+        values = d.get((section, key), [])
+        assert len(values) == 1, f"[{section}] {key}: {values}"
+        return values[0]
+
+    # Down with the service (a configuration error, `systemctl stop`): no socket left
+    # listening for lookups to queue on, and no file left behind.
+    assert one("Unit", "BindsTo") == "workbench-cached.service"
+    assert one("Socket", "RemoveOnStop") == "yes"
+    assert one("Socket", "Accept") == "no"
+    # Bound when the service starts, not at sockets.target in early boot.
+    assert one("Unit", "DefaultDependencies") == "no"
+    assert "network-online.target" in one("Unit", "After").split()
+    assert ("Install", "WantedBy") not in d
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")

@@ -47,8 +47,9 @@ pytestmark = pytest.mark.skipif(
 GROUPS = {
     "install": ["network", "install", "install_says_why", "enabled", "nsswitch_edited"],
     "no_config": ["no_config_failed", "no_config_no_restart_loop", "no_config_journal",
-                  "no_config_root_resolves", "no_config_fallthrough"],
-    "service": ["start", "active", "getent_alice", "getent_s_workbench", "id_alice",
+                  "no_config_socket_closed", "no_config_root_resolves", "no_config_fallthrough"],
+    "service": ["start", "active", "socket_active", "socket_passed", "socket_held_by_systemd",
+                "getent_alice", "getent_s_workbench", "id_alice",
                 "status_cli", "no_new_privs", "empty_capability_bounding_set",
                 "seccomp_filter", "security_analyzed", "unit_verifies"],
     "apparmor": ["apparmor_enabled", "chkpwd_profile_loads", "chkpwd_enforced",
@@ -58,12 +59,17 @@ GROUPS = {
     "apparmor_rule_needed": ["pam_denied_without_rule", "apparmor_denial_logged",
                              "pam_with_rule_again"],
     "bad_config": ["bad_config_refused", "bad_config_failed", "bad_config_no_restart_loop",
-                   "bad_config_journal", "bad_config_root_resolves", "bad_config_fallthrough",
+                   "bad_config_journal", "bad_config_socket_closed", "bad_config_root_resolves", "bad_config_fallthrough",
                    "fixed_config_restarts", "fixed_config_resolves"],
-    "crash_reload": ["restarted_after_crash", "restarted_resolves", "reload", "reload_same_pid"],
+    "crash_reload": ["crash_lookup_no_hang", "restarted_after_crash", "restarted_resolves",
+                     "restarted_socket_held_by_systemd", "reload", "reload_same_pid"],
+    "stop_start": ["stop", "stop_socket_closed", "stop_fallthrough", "stop_stays_stopped",
+                   "start_again", "start_again_resolves"],
     "boot_purge": ["network_up_again", "boot_active", "boot_before_nss_user_lookup",
-                   "boot_getent_alice", "no_secrets_in_journal", "purge", "purge_stopped",
-                   "purge_nsswitch_restored", "purge_unit_gone", "purge_fallthrough"],
+                   "boot_getent_alice", "boot_socket_held_by_systemd", "boot_pam_confined_helper",
+                   "no_secrets_in_journal", "purge", "purge_stopped",
+                   "purge_nsswitch_restored", "purge_unit_gone", "purge_run_dir_gone",
+                   "purge_fallthrough"],
 }
 
 

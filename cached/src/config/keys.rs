@@ -143,9 +143,10 @@ pub static KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: SOCKET_PATH,
-        default: DefaultValue::Value("/run/workbench-nss/socket"),
+        // The path compiled into the module: one definition for both.
+        default: DefaultValue::Value(workbench_wire::DEFAULT_SOCKET_PATH),
         kind: ValueKind::AbsolutePath,
-        doc: "Unix socket the daemon listens on",
+        doc: "Unix socket the daemon listens on; under systemd workbench-cached.socket binds it, and its ListenStream= must be the same path",
     },
     KeySpec {
         name: CACHE_PATH,

@@ -22,8 +22,11 @@ const COMMANDS: &[(&str, &str)] = &[
         "serve",
         "Runs the daemon (as root, normally from systemd). Reads the configuration, \
          listens on socket\\-path, copies Users and Groups from the SCIM API every \
-         sync\\-interval and answers the NSS module. Sends READY=1 to $NOTIFY_SOCKET when \
-         that is set. Logs to syslog, or to standard error with \\fB\\-\\-foreground\\fR. \
+         sync\\-interval and answers the NSS module. Under systemd the socket is bound by \
+         \\fBworkbench\\-cached.socket\\fR and passed to the daemon ($LISTEN_FDS), so that \
+         it lies outside the service's own mount namespace; it must be bound to \
+         socket\\-path, or the daemon refuses to start naming both. Sends READY=1 to \
+         $NOTIFY_SOCKET when that is set. Logs to syslog, or to standard error with \\fB\\-\\-foreground\\fR. \
          A configuration it cannot use stops it with the file, line, key and expected \
          form.",
     ),
@@ -310,7 +313,7 @@ pub fn daemon_page() -> String {
     let _ = writeln!(
         o,
         "\\fBworkbench\\-nss.conf\\fR(5), \\fBnsswitch.conf\\fR(5), \\fBgetent\\fR(1), \
-         \\fBsystemctl\\fR(1)"
+         \\fBsystemctl\\fR(1), \\fBsystemd.socket\\fR(5)"
     );
     o
 }

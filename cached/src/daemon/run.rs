@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::daemon::state::Shared;
 use crate::daemon::sync::Syncer;
 use crate::daemon::{logging, notify};
-use crate::server::listener;
+use crate::server::{activation, listener};
 
 /// How long SIGTERM waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,6 +29,11 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
     unsafe {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
+    // Before any file is opened: fd 3 must still be what systemd passed.
+    let passed = match activation::take() {
+        Ok(p) => p,
+        Err(e) => return activation_refused(&e),
+    };
     let loaded = match Config::load(explicit_config.as_deref()) {
         Ok(l) => l,
         Err(e) => {
@@ -68,13 +73,23 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
         Err(e) => log::warn!("cannot raise the open files limit: {e}"),
     }
     let socket_path = config.socket_path.clone();
-    let listener = match listener::bind(&socket_path) {
-        Ok(l) => l,
-        Err(e) => {
-            log::error!("{e}");
-            eprintln!("workbench-cached: {e}");
-            return ExitCode::from(1);
-        }
+    let from_systemd = passed.is_some();
+    let listener = match passed {
+        Some(l) => match activation::check_path(&l, &socket_path) {
+            Ok(()) => {
+                activation::warn_on_mode(&socket_path);
+                l
+            }
+            Err(e) => return activation_refused(&e),
+        },
+        None => match listener::bind(&socket_path) {
+            Ok(l) => l,
+            Err(e) => {
+                log::error!("{e}");
+                eprintln!("workbench-cached: {e}");
+                return ExitCode::from(1);
+            }
+        },
     };
     let signals = match Signals::new([SIGTERM, SIGINT, SIGHUP]) {
         Ok(s) => s,
@@ -98,7 +113,14 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    log::info!("listening on {}", socket_path.display());
+    if from_systemd {
+        log::info!(
+            "listening on {} (socket passed by systemd)",
+            socket_path.display()
+        );
+    } else {
+        log::info!("listening on {}", socket_path.display());
+    }
 
     // One attempt before READY=1 so that a node that boots with the server up has its
     // users by the time nss-user-lookup.target is reached. Bounded by request-timeout.
@@ -130,9 +152,21 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
     if sync_thread.join().is_err() {
         log::error!("sync thread panicked");
     }
-    remove_socket(&socket_path);
+    // A socket systemd bound is systemd's to remove (RemoveOnStop=): unlinking it here
+    // would leave workbench-cached.socket listening on a path nobody can reach.
+    if !from_systemd {
+        remove_socket(&socket_path);
+    }
     log::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// The unit and the configuration disagree about the socket: restarting cannot fix that,
+/// so this is a configuration error (exit 2, which the unit does not restart).
+fn activation_refused(e: &activation::ActivationError) -> ExitCode {
+    log::error!("configuration error: {e}");
+    eprintln!("workbench-cached: configuration error: {e}");
+    ExitCode::from(2)
 }
 
 fn wait_for_signals(mut signals: Signals, shared: &Shared) {

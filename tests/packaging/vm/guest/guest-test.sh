@@ -12,6 +12,8 @@ W=/mnt/wb
 OUT=$W/results
 STATE=/var/lib/wb-vmtest
 UNIT=workbench-cached.service
+SOCKET_UNIT=workbench-cached.socket
+SOCK=/run/workbench-nss/socket
 CONF=/etc/rstudio/workbench-nss.conf
 # shellcheck source=/dev/null
 . "$W/params"
@@ -57,6 +59,19 @@ getent_fails_fast() {
     if [ "$rc" -eq 2 ] && [ "$took" -lt 2000 ]; then ok "$1"; else notok "$1" "exit $rc after ${took} ms: $out"; fi
 }
 journal_has() { journalctl -u "$UNIT" -o cat --no-pager 2>&1 | grep -F -q -- "$1"; }
+# socket_closed ID: workbench-cached.socket went down with the service (BindsTo=) and
+# took its file with it, so lookups get ENOENT at once rather than queueing on a socket
+# nobody serves.
+socket_closed() {
+    st=$(systemctl is-active "$SOCKET_UNIT" 2>&1)
+    if [ "$st" != active ] && [ ! -e "$SOCK" ]; then ok "$1"
+    else notok "$1" "socket unit $st; $(ls -l "$SOCK" 2>&1)"; fi
+}
+# The listening socket is shared by systemd (PID 1, which bound it in the host's mount
+# namespace) and the daemon it was passed to.
+socket_held_by_systemd() {
+    ss -xlp | grep -F "$SOCK" | grep -q 'pid=1,'
+}
 pam_as_alice() {
     printf '%s\n' "$1" | setpriv --reuid=1001 --regid=1001 --clear-groups pamtester wbtest alice authenticate
 }
@@ -73,6 +88,7 @@ config_refused() {
     for text in "$@"; do journal_has "$text" || missing="$missing [$text]"; done
     if [ -z "$missing" ]; then ok "${p}_journal"
     else notok "${p}_journal" "no$missing in: $(journalctl -u "$UNIT" -o cat --no-pager | tail -5)"; fi
+    socket_closed "${p}_socket_closed"
     check "${p}_root_resolves" getent passwd root
     getent_fails_fast "${p}_fallthrough" alice
 }
@@ -113,6 +129,10 @@ phase1() {
     write_config
     check start systemctl restart "$UNIT"
     expect_eq active active "$(unit_state)"
+    expect_eq socket_active active "$(systemctl is-active "$SOCKET_UNIT" 2>&1)"
+    if journal_has "(socket passed by systemd)"; then ok socket_passed
+    else notok socket_passed "$(journalctl -u "$UNIT" -o cat --no-pager | tail -5)"; fi
+    check socket_held_by_systemd socket_held_by_systemd
     expect_eq getent_alice "$ALICE_LINE" "$(getent passwd alice)"
     expect_eq getent_s_workbench "$ALICE_LINE" "$(getent -s workbench passwd alice)"
     expect_eq id_alice 1001 "$(id -u alice)"
@@ -126,8 +146,8 @@ phase1() {
     score=$(printf '%s\n' "$sec" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
     info exposure "${score:-none}"
     if [ -n "$score" ]; then ok security_analyzed; else notok security_analyzed "$sec"; fi
-    out=$(systemd-analyze verify "/usr/lib/systemd/system/$UNIT" 2>&1)
-    case $out in *"$UNIT"*) notok unit_verifies "$out" ;; *) ok unit_verifies ;; esac
+    out=$(systemd-analyze verify "/usr/lib/systemd/system/$UNIT" "/usr/lib/systemd/system/$SOCKET_UNIT" 2>&1)
+    case $out in *workbench-cached*) notok unit_verifies "$out" ;; *) ok unit_verifies ;; esac
 
     # --- AppArmor: unix_chkpwd confined as Ubuntu ships it ------------------------
     expect_eq apparmor_enabled Yes "$(aa-enabled 2>&1)"
@@ -188,13 +208,33 @@ phase1() {
     # SIGABRT, as a panic=abort or a failed assertion would end it. (Not SIGSEGV: the
     # Rust runtime handles it, and one sent with kill(2) is ignored.)
     kill -ABRT "$pid"
+    gone() { ! kill -0 "$pid"; }
+    wait_for 10 gone
+    # While the daemon is down nothing may hang: systemd sees the service fail (then
+    # schedule its restart) and closes the socket with it (BindsTo=), so a lookup now
+    # falls through at once, or, if the restart already came, is answered. Never a
+    # connection queued on a socket nobody serves until the module's 3 s deadline.
+    t0=$(now_ms); line=$(getent passwd alice); rc=$?; took=$(( $(now_ms) - t0 ))
+    if [ "$took" -lt 2000 ] && { [ "$line" = "$ALICE_LINE" ] || [ "$rc" -eq 2 ]; }; then ok crash_lookup_no_hang
+    else notok crash_lookup_no_hang "exit $rc after ${took} ms: [$line]"; fi
+    info crash_lookup "exit $rc after ${took} ms"
     new_pid() { p=$(prop "$UNIT" MainPID); [ "$p" != 0 ] && [ "$p" != "$pid" ] && [ "$(unit_state)" = active ]; }
     check restarted_after_crash wait_for 30 new_pid
     expect_eq restarted_resolves "$ALICE_LINE" "$(getent passwd alice)"
+    check restarted_socket_held_by_systemd socket_held_by_systemd
     # reload = SIGHUP: same process, still serving.
     pid=$(prop "$UNIT" MainPID)
     check reload systemctl reload "$UNIT"
     expect_eq reload_same_pid "$pid" "$(prop "$UNIT" MainPID)"
+
+    # --- stop means stopped: the socket goes too, lookups fall through --------------
+    check stop systemctl stop "$UNIT"
+    socket_closed stop_socket_closed
+    getent_fails_fast stop_fallthrough alice
+    # ...and no lookup brings it back (this is not on-demand activation).
+    expect_eq stop_stays_stopped inactive "$(unit_state)"
+    check start_again systemctl start "$UNIT"
+    expect_eq start_again_resolves "$ALICE_LINE" "$(getent passwd alice)"
 
     journalctl -o short-monotonic --no-pager >"$W/journal-phase1.txt" 2>&1
     echo 2 >"$STATE/phase"
@@ -211,6 +251,8 @@ phase2() {
     if [ "${daemon_at:-0}" -gt 0 ] && [ "${target_at:-0}" -ge "$daemon_at" ]; then ok boot_before_nss_user_lookup
     else notok boot_before_nss_user_lookup "daemon ready at $daemon_at, target reached at $target_at"; fi
     expect_eq boot_getent_alice "$ALICE_LINE" "$(getent passwd alice)"
+    check boot_socket_held_by_systemd socket_held_by_systemd
+    check boot_pam_confined_helper pam_as_alice "$ALICE_PASSWORD"
 
     # Nothing logged on either boot (daemon, PAM, unix_chkpwd, dpkg) holds a token or a
     # password hash.
@@ -227,7 +269,9 @@ phase2() {
     else ok purge_stopped; fi
     if cmp -s /etc/nsswitch.conf "$STATE/nsswitch.conf.orig"; then ok purge_nsswitch_restored
     else notok purge_nsswitch_restored "$(diff "$STATE/nsswitch.conf.orig" /etc/nsswitch.conf)"; fi
-    expect_eq purge_unit_gone "" "$(systemctl list-unit-files --no-legend "$UNIT" 2>&1)"
+    expect_eq purge_unit_gone "" "$(systemctl list-unit-files --no-legend "$UNIT" "$SOCKET_UNIT" 2>&1)"
+    if [ -e /run/workbench-nss ]; then notok purge_run_dir_gone "$(ls -la /run/workbench-nss 2>&1)"
+    else ok purge_run_dir_gone; fi
     getent_fails_fast purge_fallthrough alice
     echo done >>"$OUT"
     say "phase 2 done: powering off"
