@@ -2,7 +2,8 @@
 and systemd as PID 1, booted twice. What a chroot cannot show is shown here: the unit
 under systemd (Type=notify start, hardening in effect, no restart loop on a bad
 configuration with the daemon's message in the journal, restart after a crash, reload,
-up at boot before nss-user-lookup.target), and the AppArmor rule letting the setgid
+up at boot before nss-user-lookup.target, reinstall), the socket bound by systemd (PID 1
+holds it) and going down with the service, and the AppArmor rule letting the setgid
 unix_chkpwd helper reach the socket under Ubuntu's enforced unix-chkpwd profile (and
 being what makes it work: without it the helper is denied and PAM fails).
 
@@ -65,6 +66,8 @@ GROUPS = {
                      "restarted_socket_held_by_systemd", "reload", "reload_same_pid"],
     "stop_start": ["stop", "stop_socket_closed", "stop_fallthrough", "stop_stays_stopped",
                    "start_again", "start_again_resolves"],
+    "reinstall": ["reinstall", "reinstall_restarted", "reinstall_resolves",
+                  "reinstall_socket_held_by_systemd", "reinstall_one_workbench"],
     "boot_purge": ["network_up_again", "boot_active", "boot_before_nss_user_lookup",
                    "boot_getent_alice", "boot_socket_held_by_systemd", "boot_pam_confined_helper",
                    "no_secrets_in_journal", "purge", "purge_stopped",

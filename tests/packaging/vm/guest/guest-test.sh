@@ -236,6 +236,16 @@ phase1() {
     check start_again systemctl start "$UNIT"
     expect_eq start_again_resolves "$ALICE_LINE" "$(getent passwd alice)"
 
+    # --- upgrade path: dpkg -i over itself runs postinst with the old version, which
+    # restarts the service; the socket must come back bound by systemd, one `workbench`.
+    pid=$(prop "$UNIT" MainPID)
+    check reinstall dpkg -i "$W/$DEB"
+    if [ "$(prop "$UNIT" MainPID)" != "$pid" ]; then ok reinstall_restarted
+    else notok reinstall_restarted "MainPID still $pid"; fi
+    expect_eq reinstall_resolves "$ALICE_LINE" "$(getent passwd alice)"
+    check reinstall_socket_held_by_systemd socket_held_by_systemd
+    expect_eq reinstall_one_workbench 1 "$(grep '^passwd:' /etc/nsswitch.conf | grep -o workbench | wc -l)"
+
     journalctl -o short-monotonic --no-pager >"$W/journal-phase1.txt" 2>&1
     echo 2 >"$STATE/phase"
     say "phase 1 done: rebooting"
