@@ -281,3 +281,32 @@ def test_sigterm_finishes_in_flight_lookup(fresh, sandbox):
     code = fresh.proc.wait(timeout=20)
     assert code == 0, f"daemon exited {code} after SIGTERM"
     assert any("late" in (e.get("filter") or "") for e in control.counters()["log"])
+
+
+def test_before_the_first_complete_copy_a_name_filters_cannot_find_is_tryagain(
+        services, probe, getent):
+    """alice has no posixUserName: her name comes from userName alice@example.com, which
+    neither `eq` filter the daemon can send finds. On a new node whose first sync cannot
+    finish (here the server's Groups listing hangs), "none" from the filters must not
+    become "no such user": EAGAIN, and her uid (filterable) is found. Once a copy is
+    complete, the name resolves."""
+    _count[0] += 1
+    server = services.start_server(SAMPLE, f"scim-life-{_count[0]}")
+    try:
+        server.control.set_fault("hang", endpoint="Groups", then="close")
+        services.stop()
+        daemon = services.ensure(server, request_timeout=1)
+        assert daemon.status()["server"]["last_sync"] is None, daemon.status()
+        p, data = probe("lookup", "passwd", "alice", "--expect", "EAGAIN")
+        assert p.returncode == 0 and data["status"] != "notfound", show(p)
+        p = getent("passwd", "1001")
+        assert p.returncode == 0 and p.stdout.strip() == ALICE_LINE, show(p)
+
+        server.control.clear_fault()
+        daemon.cli("sync")
+        wait_for("a complete copy", lambda: daemon.status()["server"]["last_sync"])
+        p = getent("passwd", "alice")
+        assert p.returncode == 0 and p.stdout.strip() == ALICE_LINE, show(p)
+    finally:
+        services.stop()
+        server.stop()

@@ -155,6 +155,16 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
                             return Ok(outcome);
                         }
                     }
+                    if matches!(key, LookupKey::UserName(_)) && shared.health().last_sync.is_none()
+                    {
+                        // A user without posixUserName is named after userName minus its
+                        // @domain, which no `eq` filter can find. Until a complete copy
+                        // has been seen, "none" for a name is therefore no answer: the
+                        // resolver says TRYAGAIN, never "no such user" for alice whose
+                        // userName is alice@example.com.
+                        log::debug!("{key}: no match by filter, and no complete copy yet");
+                        return Ok(FetchOutcome::Unknown);
+                    }
                     Ok(remove(shared, key))
                 }
                 [u] => Ok(merge_user(shared, u.clone(), config.user_private_groups)),
