@@ -1,6 +1,9 @@
 //! The two token files as the daemon holds them: read at start, on `SIGHUP`, and
-//! whenever a file's fingerprint changes; a 401/403 marks a token rejected until its
-//! file changes.
+//! whenever a file's fingerprint changes. A 401/403 marks a token rejected: lookups stop
+//! using it (no stream of refused requests), but every sync, scheduled or asked for with
+//! `workbench-cached sync`, tries it again, so a refusal that ends on the server's side
+//! (a proxy answering 401 during a Workbench upgrade, a re-enabled account) heals by
+//! itself. The file changing, or `SIGHUP`, clears the mark at once.
 
 use std::path::PathBuf;
 
@@ -69,12 +72,21 @@ impl TokenSlot {
         }
     }
 
+    /// The token for a sync: as [`TokenSlot::usable`], but also while rejected, so that
+    /// each sync asks the server again (one request per sync interval at most).
+    pub fn for_sync(&self) -> Option<&BearerToken> {
+        match &self.state {
+            TokenState::Ok(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// Called on 401/403.
     pub fn mark_rejected(&mut self) {
         if !self.rejected {
             log::error!(
                 "{} token {}: rejected by the server (401/403); replace the file's contents \
-                 with a valid token (it is re-read automatically)",
+                 with a valid token (it is re-read automatically); tried again at each sync",
                 self.label(),
                 self.path.display()
             );

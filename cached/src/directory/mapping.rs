@@ -549,6 +549,36 @@ pub fn map_shadow(user: &PosixUser, admin: &[Value], refused: &mut Vec<Refusal>)
         })
 }
 
+/// What shadow data is built from in an admin-token User resource: `id`, `active` and
+/// the Workbench extension's `shadowPassword` (the extension kept as it is when it is
+/// not an object, so that the shadow mapping still reports it). The sync keeps only this of
+/// each resource as its page arrives.
+pub fn keep_shadow_fields(v: Value) -> Value {
+    let Value::Object(mut obj) = v else {
+        return v;
+    };
+    let mut kept = Map::new();
+    for key in [attr::ID, attr::ACTIVE] {
+        if let Some(x) = obj.remove(key) {
+            kept.insert(key.to_string(), x);
+        }
+    }
+    if let Some(ext) = obj.remove(attr::USER_EXTENSION) {
+        let ext = match ext {
+            Value::Object(mut ext) => {
+                let mut hash = Map::new();
+                if let Some(h) = ext.remove(attr::SHADOW_PASSWORD) {
+                    hash.insert(attr::SHADOW_PASSWORD.to_string(), h);
+                }
+                Value::Object(hash)
+            }
+            other => other,
+        };
+        kept.insert(attr::USER_EXTENSION.to_string(), ext);
+    }
+    Value::Object(kept)
+}
+
 /// One shadow entry per valid user (in `users` order).
 fn build_shadow(
     users: &[PosixUser],

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::attributes::{GROUPS_ENDPOINT, USERS_ENDPOINT};
 use super::error::ScimError;
 use super::lookup::{lookup_groups, lookup_users, GroupFilter, UserFilter};
-use super::paging::fetch_all;
+use super::paging::{fetch_all, fetch_all_shaped};
 use super::transport::HttpTransport;
 use crate::config::Config;
 use crate::tokens::secret::BearerToken;
@@ -43,6 +43,22 @@ impl ScimClient {
     }
 
     /// Every group resource, raw, all pages or an error (never a partial copy).
+    /// Every User, each passed through `shape` as its page arrives, so that a caller
+    /// needing a few attributes never holds the whole directory as JSON.
+    pub fn fetch_all_users_shaped(
+        &self,
+        token: &BearerToken,
+        shape: fn(Value) -> Value,
+    ) -> Result<Vec<Value>, ScimError> {
+        fetch_all_shaped(
+            &self.transport,
+            token,
+            USERS_ENDPOINT,
+            self.page_size,
+            shape,
+        )
+    }
+
     pub fn fetch_all_groups(&self, token: &BearerToken) -> Result<Vec<Value>, ScimError> {
         fetch_all(&self.transport, token, GROUPS_ENDPOINT, self.page_size)
     }

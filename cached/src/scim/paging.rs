@@ -112,6 +112,17 @@ pub fn fetch_all(
     endpoint: &str,
     page_size: u32,
 ) -> Result<Vec<Value>, ScimError> {
+    fetch_all_shaped(transport, token, endpoint, page_size, |v| v)
+}
+
+/// [`fetch_all`], keeping `shape(resource)` instead of each resource as it arrives.
+pub fn fetch_all_shaped(
+    transport: &HttpTransport,
+    token: &BearerToken,
+    endpoint: &str,
+    page_size: u32,
+    shape: fn(Value) -> Value,
+) -> Result<Vec<Value>, ScimError> {
     let count = page_size.max(1);
     let mut all: Vec<Value> = Vec::new();
     let mut expected_total: Option<u64> = None;
@@ -180,7 +191,7 @@ pub fn fetch_all(
                 "{what} after {received} of {total} resources"
             )));
         }
-        all.extend(resources);
+        all.extend(resources.into_iter().map(shape));
         if all.len() as u64 == total {
             log::debug!("copied {total} {endpoint} in {pages} page(s)");
             return Ok(all);
