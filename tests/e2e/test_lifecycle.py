@@ -17,7 +17,7 @@ import pytest
 
 import polling
 from conftest import ALICE_LINE, SAMPLE, SAMPLE_USERS, show
-from sandbox import BASE_ENV
+from sandbox import BASE_ENV, PAM_SERVICE
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
@@ -89,6 +89,13 @@ def test_restart_with_server_down_serves_everything_cached(fresh, getent, probe,
     expect_tryagain(probe, "nosuchuser")
     p, data = probe("lookup", "group", "nosuchgroup", "--expect", "EAGAIN")
     assert p.returncode == 0, show(p)
+    # Password checks too, also as the user: pam_unix then runs the setgid unix_chkpwd,
+    # which the daemon lets read the cached hash as a member of the shadow group, known
+    # from /etc/group without a sync.
+    for as_user in (None, (1001, 1001)):
+        p = run(["pamtester", PAM_SERVICE, "alice", "authenticate"],
+                input="alice-password\n", user=as_user)
+        assert p.returncode == 0, show(p)
 
 
 def test_kill_9_during_sync_loses_nothing_committed(fresh, getent, probe, run):

@@ -145,6 +145,42 @@ impl Syncer {
             }
             Err(e) => log::error!("{e}; starting with an empty cache"),
         }
+        self.learn_shadow_gid();
+    }
+
+    /// Finds the shadow group's id in /etc/group. Done at start and on reload, not only
+    /// by a sync: a daemon restarted while the server is unreachable serves cached hashes,
+    /// and the setgid unix_chkpwd (non-root pam_unix) must be let in to read them.
+    fn learn_shadow_gid(&self) {
+        let config = self.shared.config();
+        match LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP)) {
+            Ok(local) => self.set_shadow_gid(&local, &config.shadow_group),
+            Err(e) => log::warn!(
+                "reading {LOCAL_PASSWD} and {LOCAL_GROUP}: {e}; shadow-group peers are let in \
+                 after the next sync"
+            ),
+        }
+    }
+
+    fn set_shadow_gid(&self, local: &LocalAccounts, shadow_group: &str) {
+        let gid = local.gid_of_group(shadow_group).unwrap_or(NO_GID);
+        let before = self
+            .shared
+            .shadow_gid
+            .swap(gid, std::sync::atomic::Ordering::Relaxed);
+        if before != gid {
+            if gid == NO_GID {
+                // Normal on RHEL, where unix_chkpwd runs as root and there is no such group.
+                log::info!(
+                    "shadow-group {shadow_group:?} is not in {LOCAL_GROUP}: only root may read \
+                     shadow data"
+                );
+            } else {
+                log::info!(
+                    "shadow-group {shadow_group:?} is gid {gid}: its members may read shadow data"
+                );
+            }
+        }
     }
 
     /// One sync attempt, reported to the shared state and returned for the CLI.
@@ -262,10 +298,7 @@ impl Syncer {
                 source,
             },
         )?;
-        self.shared.shadow_gid.store(
-            local.gid_of_group(&config.shadow_group).unwrap_or(NO_GID),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.set_shadow_gid(&local, &config.shadow_group);
         let mut dir = build_directory(&users, &groups, admin_users.as_deref(), &config, &local);
         let current = self.shared.directory();
         if dir.users.is_empty() && !current.users.is_empty() && !self.empty_seen {
@@ -355,6 +388,7 @@ impl Syncer {
         self.user_token.reload();
         self.admin_token.reload();
         self.publish_tokens();
+        self.learn_shadow_gid();
     }
 
     /// Runs until shutdown. The first sync has already happened.
