@@ -170,7 +170,7 @@ impl Syncer {
             .swap(gid, std::sync::atomic::Ordering::Relaxed);
         if before != gid {
             if gid == NO_GID {
-                // Normal on RHEL, where unix_chkpwd runs as root and there is no such group.
+                // Expected where there is no such group (RHEL: its unix_chkpwd is setuid root).
                 log::info!(
                     "shadow-group {shadow_group:?} is not in {LOCAL_GROUP}: only root may read \
                      shadow data"

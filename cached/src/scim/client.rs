@@ -42,7 +42,6 @@ impl ScimClient {
         fetch_all(&self.transport, token, USERS_ENDPOINT, self.page_size)
     }
 
-    /// Every group resource, raw, all pages or an error (never a partial copy).
     /// Every User, each passed through `shape` as its page arrives, so that a caller
     /// needing a few attributes never holds the whole directory as JSON.
     pub fn fetch_all_users_shaped(
@@ -59,6 +58,7 @@ impl ScimClient {
         )
     }
 
+    /// Every group resource, raw, all pages or an error (never a partial copy).
     pub fn fetch_all_groups(&self, token: &BearerToken) -> Result<Vec<Value>, ScimError> {
         fetch_all(&self.transport, token, GROUPS_ENDPOINT, self.page_size)
     }
