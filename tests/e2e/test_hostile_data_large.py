@@ -34,14 +34,15 @@ MAX_GECOS = 1024
 EXTRA_MEMBERS = ["h-root", "h-missing", "h-nested", "h-dupuid-a", "h-colon", "h-good1",
                  "h-hugegecos", "no-such-id"]
 EXTRA_VALID = ["hgood1", "hugegecos"]
-# Memory: a sync holds the user-token copy as JSON while it maps it (the admin copy is
-# cut to id, active and the hash as each page arrives), and gives freed memory back to
-# the system when it ends (malloc_trim: the start-up sync and later ones run on
-# different threads, so glibc arenas kept both peaks). Measured with this directory on
-# 2026-11-23: peak ~310 MiB during the first sync, then 85-115 MiB between syncs (before
-# both changes: ~575 MiB, flat, after the third sync). The bounds catch a leak (growth
-# across later syncs of the same data), a copy of the 10 MB string, or freed memory kept.
-MAX_RSS_KB = 512 * 1024
+# Memory: a sync maps each user as its page arrives (never holding the user copy as
+# JSON), cuts the admin copy to id, active and the hash likewise, and gives freed memory
+# back to the system when it ends (malloc_trim: the start-up sync and later ones run on
+# different threads, and glibc arenas kept both peaks). Measured with this directory on
+# 2026-11-23: peak ~180 MiB (the page holding the 10 MB user), 105-125 MiB between
+# syncs; before these changes ~575 MiB, flat, from the third sync on. The bounds catch a
+# leak (growth across later syncs of the same data), the copy held as JSON again, a copy
+# of the 10 MB string, or freed memory kept.
+MAX_RSS_KB = 320 * 1024
 MAX_SETTLED_RSS_KB = 192 * 1024
 MAX_RSS_GROWTH_KB = 48 * 1024
 MAX_LOG_BYTES = 2 * 1024 * 1024

@@ -18,7 +18,7 @@ use crate::daemon::jitter::Jitter;
 use crate::daemon::state::{Shared, NO_GID};
 use crate::daemon::token_slots::TokenSlot;
 use crate::directory::local_accounts::LocalAccounts;
-use crate::directory::mapping::{build_directory, keep_shadow_fields};
+use crate::directory::mapping::{build_directory_mapped, keep_shadow_fields, map_user};
 use crate::directory::model::{Directory, EntryKind};
 use crate::ondemand::state::UsableTokens;
 use crate::scim::client::ScimClient;
@@ -250,7 +250,16 @@ impl Syncer {
         let Some(token) = self.user_token.for_sync().cloned() else {
             return Err(SyncError::NoUserToken(self.user_token.health().as_str()));
         };
-        let users = match client.fetch_all_users(&token) {
+        // Read first: users are mapped (collisions with local accounts checked) as each
+        // page arrives, so the copy never sits in memory as JSON.
+        let local = LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP)).map_err(
+            |source| SyncError::LocalAccounts {
+                path: PathBuf::from(LOCAL_PASSWD),
+                source,
+            },
+        )?;
+        self.set_shadow_gid(&local, &config.shadow_group);
+        let users = match client.fetch_all_users_shaped(&token, |v| map_user(&v, &config, &local)) {
             Ok(u) => u,
             Err(e) => {
                 if e.is_auth() {
@@ -292,14 +301,8 @@ impl Syncer {
             },
             None => None,
         };
-        let local = LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP)).map_err(
-            |source| SyncError::LocalAccounts {
-                path: PathBuf::from(LOCAL_PASSWD),
-                source,
-            },
-        )?;
-        self.set_shadow_gid(&local, &config.shadow_group);
-        let mut dir = build_directory(&users, &groups, admin_users.as_deref(), &config, &local);
+        let mut dir =
+            build_directory_mapped(users, &groups, admin_users.as_deref(), &config, &local);
         let current = self.shared.directory();
         if dir.users.is_empty() && !current.users.is_empty() && !self.empty_seen {
             self.empty_seen = true;

@@ -51,11 +51,29 @@ pub fn build_directory(
     cfg: &Config,
     local: &LocalAccounts,
 ) -> Directory {
+    let mapped = users.iter().map(|v| map_user(v, cfg, local)).collect();
+    build_directory_mapped(mapped, groups, admin_users, cfg, local)
+}
+
+/// One User resource as [`map_user`] left it: the user, or why it was refused. A sync
+/// maps each user as its page arrives and keeps only this, never the whole directory
+/// as JSON.
+pub type MappedUser = Result<PosixUser, Refusal>;
+
+/// [`build_directory`] from users already mapped one by one with [`map_user`] (same
+/// `cfg` and `local`), in server order.
+pub fn build_directory_mapped(
+    users: Vec<MappedUser>,
+    groups: &[Value],
+    admin_users: Option<&[Value]>,
+    cfg: &Config,
+    local: &LocalAccounts,
+) -> Directory {
     let mut refused = Vec::new();
 
     let mut user_candidates = Vec::with_capacity(users.len());
-    for v in users {
-        match map_user(v, cfg, local) {
+    for mapped in users {
+        match mapped {
             Ok(u) => user_candidates.push(u),
             Err(r) => refused.push(r),
         }

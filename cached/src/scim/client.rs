@@ -42,13 +42,13 @@ impl ScimClient {
         fetch_all(&self.transport, token, USERS_ENDPOINT, self.page_size)
     }
 
-    /// Every User, each passed through `shape` as its page arrives, so that a caller
-    /// needing a few attributes never holds the whole directory as JSON.
-    pub fn fetch_all_users_shaped(
+    /// Every User, each passed through `shape` as its page arrives (mapped, or cut to a
+    /// few attributes), so that the caller never holds the whole directory as JSON.
+    pub fn fetch_all_users_shaped<T>(
         &self,
         token: &BearerToken,
-        shape: fn(Value) -> Value,
-    ) -> Result<Vec<Value>, ScimError> {
+        shape: impl FnMut(Value) -> T,
+    ) -> Result<Vec<T>, ScimError> {
         fetch_all_shaped(
             &self.transport,
             token,

@@ -115,16 +115,17 @@ pub fn fetch_all(
     fetch_all_shaped(transport, token, endpoint, page_size, |v| v)
 }
 
-/// [`fetch_all`], keeping `shape(resource)` instead of each resource as it arrives.
-pub fn fetch_all_shaped(
+/// [`fetch_all`], keeping `shape(resource)` instead of each resource as it arrives, so
+/// that no more than one page is ever held as JSON.
+pub fn fetch_all_shaped<T>(
     transport: &HttpTransport,
     token: &BearerToken,
     endpoint: &str,
     page_size: u32,
-    shape: fn(Value) -> Value,
-) -> Result<Vec<Value>, ScimError> {
+    mut shape: impl FnMut(Value) -> T,
+) -> Result<Vec<T>, ScimError> {
     let count = page_size.max(1);
-    let mut all: Vec<Value> = Vec::new();
+    let mut all: Vec<T> = Vec::new();
     let mut expected_total: Option<u64> = None;
     let mut start: u64 = 1;
     let mut pages: u64 = 0;
@@ -191,7 +192,7 @@ pub fn fetch_all_shaped(
                 "{what} after {received} of {total} resources"
             )));
         }
-        all.extend(resources.into_iter().map(shape));
+        all.extend(resources.into_iter().map(&mut shape));
         if all.len() as u64 == total {
             log::debug!("copied {total} {endpoint} in {pages} page(s)");
             return Ok(all);
