@@ -183,38 +183,33 @@ pub fn warn_on_mode(socket_path: &Path) {
 /// Refuses anything but a listening `AF_UNIX` `SOCK_STREAM` socket on `fd` (a datagram
 /// socket, a TCP socket, a file or a closed descriptor from a mistaken unit).
 fn check_listening_unix_stream(fd: RawFd) -> Result<(), ActivationError> {
-    let domain = sockopt(fd, libc::SO_DOMAIN).map_err(|source| match source.raw_os_error() {
-        Some(libc::ENOTSOCK) => ActivationError::NotListeningUnixStream {
-            what: "not a socket".into(),
-        },
-        Some(libc::EBADF) => ActivationError::NotListeningUnixStream {
-            what: "not an open descriptor".into(),
-        },
-        _ => ActivationError::Inspect {
-            call: "getsockopt(SO_DOMAIN)",
-            source,
-        },
+    let domain = sockopt(fd, libc::SO_DOMAIN, "getsockopt(SO_DOMAIN)").map_err(|e| match e {
+        ActivationError::Inspect { source, .. }
+            if source.raw_os_error() == Some(libc::ENOTSOCK) =>
+        {
+            ActivationError::NotListeningUnixStream {
+                what: "not a socket".into(),
+            }
+        }
+        ActivationError::Inspect { source, .. } if source.raw_os_error() == Some(libc::EBADF) => {
+            ActivationError::NotListeningUnixStream {
+                what: "not an open descriptor".into(),
+            }
+        }
+        other => other,
     })?;
     if domain != libc::AF_UNIX {
         return Err(ActivationError::NotListeningUnixStream {
             what: format!("a socket of address family {domain}"),
         });
     }
-    let kind = sockopt(fd, libc::SO_TYPE).map_err(|source| ActivationError::Inspect {
-        call: "getsockopt(SO_TYPE)",
-        source,
-    })?;
+    let kind = sockopt(fd, libc::SO_TYPE, "getsockopt(SO_TYPE)")?;
     if kind != libc::SOCK_STREAM {
         return Err(ActivationError::NotListeningUnixStream {
             what: format!("a Unix socket of type {kind} (datagram or seqpacket)"),
         });
     }
-    let listening =
-        sockopt(fd, libc::SO_ACCEPTCONN).map_err(|source| ActivationError::Inspect {
-            call: "getsockopt(SO_ACCEPTCONN)",
-            source,
-        })?;
-    if listening == 0 {
+    if sockopt(fd, libc::SO_ACCEPTCONN, "getsockopt(SO_ACCEPTCONN)")? == 0 {
         return Err(ActivationError::NotListeningUnixStream {
             what: "a Unix stream socket that is not listening".into(),
         });
@@ -222,7 +217,11 @@ fn check_listening_unix_stream(fd: RawFd) -> Result<(), ActivationError> {
     Ok(())
 }
 
-fn sockopt(fd: RawFd, option: libc::c_int) -> io::Result<libc::c_int> {
+fn sockopt(
+    fd: RawFd,
+    option: libc::c_int,
+    call: &'static str,
+) -> Result<libc::c_int, ActivationError> {
     let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: getsockopt writes at most `len` bytes into `value`, an int that lives here,
@@ -239,7 +238,10 @@ fn sockopt(fd: RawFd, option: libc::c_int) -> io::Result<libc::c_int> {
     if rc == 0 {
         Ok(value)
     } else {
-        Err(io::Error::last_os_error())
+        Err(ActivationError::Inspect {
+            call,
+            source: io::Error::last_os_error(),
+        })
     }
 }
 
