@@ -1,6 +1,14 @@
 //! Request/response with connection reuse: at most one connection per thread, never one
-//! inherited from another process, and one retry on a fresh connection when a reused
-//! one turns out to have been closed by the daemon (idle timeout, restart).
+//! made by another process or under other effective credentials, and one retry on a
+//! fresh connection when a reused one turns out to have been closed by the daemon (idle
+//! timeout, restart).
+//!
+//! Shadow requests never use, and never leave behind, a kept connection: each goes on a
+//! fresh connection opened under the caller's credentials of that moment and closed
+//! after the answer. The daemon judges a connection by the credentials captured at
+//! `connect()`, so a connection opened by root and kept across `setresuid` would
+//! otherwise still read hashes (the daemon, for its part, answers shadow only as the
+//! first request on a connection and then closes it).
 //!
 //! The connection is moved out of its thread-local slot for the duration of the I/O, so
 //! nothing is borrowed or locked while waiting, and a re-entrant call (a signal handler
@@ -19,16 +27,44 @@ thread_local! {
     static CONNECTION: RefCell<Option<Connection>> = const { RefCell::new(None) };
 }
 
+/// Which connection a request travels on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The thread's kept connection (opened if needed, kept afterwards).
+    Kept,
+    /// A connection of its own, closed after the answer; the kept one is not touched.
+    Fresh,
+}
+
+impl Channel {
+    /// Shadow requests go [`Channel::Fresh`], everything else [`Channel::Kept`].
+    pub fn for_request(request: &Request) -> Channel {
+        if request.wants_shadow() {
+            Channel::Fresh
+        } else {
+            Channel::Kept
+        }
+    }
+}
+
 /// Sends `request` and returns the daemon's response, all within `deadline`.
 pub fn call(request: &Request, deadline: &Deadline) -> Result<Reply, ClientError> {
-    call_frame(&request.to_frame(), deadline)
+    call_frame(&request.to_frame(), Channel::for_request(request), deadline)
 }
 
 /// [`call`] for an already encoded request frame.
-pub fn call_frame(frame: &[u8], deadline: &Deadline) -> Result<Reply, ClientError> {
+pub fn call_frame(
+    frame: &[u8],
+    channel: Channel,
+    deadline: &Deadline,
+) -> Result<Reply, ClientError> {
     let path = socket_path();
-    // Dropping a connection from another process (or for another path) closes our copy
-    // of the descriptor: harmless to its owner, and we never read or write it.
+    if channel == Channel::Fresh {
+        let mut conn = Connection::open(&path, deadline)?;
+        return conn.exchange(frame, deadline).map_err(|e| e.error);
+    }
+    // A connection that is not usable (another process, other credentials, another path)
+    // is dropped: closed when its descriptor is still our socket, forgotten otherwise.
     if let Some(mut conn) = take_cached().filter(|c| c.usable_for(&path)) {
         match conn.exchange(frame, deadline) {
             Ok(reply) => {

@@ -4,15 +4,18 @@
 //! waits in `poll` for at most the time left on the call's [`Deadline`]. `connect` on an
 //! `AF_UNIX` socket cannot be driven by `poll` (a non-blocking connect to a full backlog
 //! fails with `EAGAIN` instead of `EINPROGRESS`), so it is a blocking connect bounded by
-//! `SO_SNDTIMEO`, which the kernel honours for Unix-socket connects.
-
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+//! `SO_SNDTIMEO`, which the kernel honours for Unix-socket connects. Once connected, the
+//! listener's credentials are checked ([`crate::trust`]) before a byte is sent.
 
 use libc::{c_int, c_void};
 use workbench_wire::{FrameHeader, Status, FRAME_HEADER_LEN, MAX_RESPONSE_LEN};
 
+use crate::credentials::Credentials;
 use crate::deadline::Deadline;
 use crate::error::{last_errno, ClientError};
+use crate::module_fd::ModuleFd;
+use crate::socket_path::SocketPath;
+use crate::trust;
 
 /// Payload bytes read per step: a hostile length header cannot make us allocate the
 /// whole [`MAX_RESPONSE_LEN`] up front.
@@ -44,31 +47,28 @@ impl ExchangeError {
     }
 }
 
-/// An open connection, tagged with the process and socket path it was made for.
+/// An open connection, tagged with the caller credentials and socket path it was made
+/// for (see [`crate::credentials`]).
 #[derive(Debug)]
 pub struct Connection {
-    fd: OwnedFd,
-    pid: libc::pid_t,
+    fd: ModuleFd,
+    owner: Credentials,
     path: Vec<u8>,
 }
 
 impl Connection {
-    /// Connects to `path` within `deadline`.
-    pub fn open(path: &[u8], deadline: &Deadline) -> Result<Connection, ClientError> {
-        let (addr, addr_len) = unix_address(path)?;
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(ClientError::Io(last_errno()));
-        }
-        // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    /// Connects to `path` within `deadline` and checks who is listening there
+    /// ([`trust::peer_trusted`]) before anything is sent.
+    pub fn open(path: &SocketPath, deadline: &Deadline) -> Result<Connection, ClientError> {
+        let owner = Credentials::current();
+        let (addr, addr_len) = unix_address(&path.bytes)?;
+        let fd = ModuleFd::unix_stream()?;
         loop {
             set_send_timeout(&fd, deadline)?;
             // SAFETY: `addr` is an initialised sockaddr_un and `addr_len` its used size.
             let rc = unsafe {
                 libc::connect(
-                    fd.as_raw_fd(),
+                    fd.raw(),
                     std::ptr::addr_of!(addr).cast::<libc::sockaddr>(),
                     addr_len,
                 )
@@ -94,21 +94,24 @@ impl Connection {
                 e => return Err(ClientError::Io(e)),
             }
         }
+        let peer = trust::peer_uid(fd.raw())?;
+        if !trust::peer_trusted(peer, path.from_env) {
+            return Err(ClientError::UntrustedPeer);
+        }
         set_nonblocking(&fd)?;
         Ok(Connection {
             fd,
-            // SAFETY: getpid has no preconditions.
-            pid: unsafe { libc::getpid() },
-            path: path.to_vec(),
+            owner,
+            path: path.bytes.clone(),
         })
     }
 
-    /// Whether this connection was opened by the current process for `path`. A
-    /// connection inherited over `fork()` is shared with the parent: using it would
-    /// interleave two processes' frames on one stream.
-    pub fn usable_for(&self, path: &[u8]) -> bool {
-        // SAFETY: getpid has no preconditions.
-        self.pid == unsafe { libc::getpid() } && self.path == path
+    /// Whether this connection may carry a request now: made by this process under its
+    /// current effective uid and gid (after `fork()` it is shared with the parent; after
+    /// `setresuid` the daemon would still judge us by the old credentials), for `path`,
+    /// and its descriptor still our socket.
+    pub fn usable_for(&self, path: &SocketPath) -> bool {
+        self.owner == Credentials::current() && self.path == path.bytes && self.fd.still_ours()
     }
 
     /// Sends one request frame and reads one response frame.
@@ -140,7 +143,7 @@ impl Connection {
             // into EPIPE instead of SIGPIPE for the host process.
             let n = unsafe {
                 libc::send(
-                    self.fd.as_raw_fd(),
+                    self.fd.raw(),
                     data.as_ptr().cast::<c_void>(),
                     data.len(),
                     libc::MSG_NOSIGNAL,
@@ -181,7 +184,7 @@ impl Connection {
             // SAFETY: `rest` is a valid writable slice of `rest.len()` bytes.
             let n = unsafe {
                 libc::recv(
-                    self.fd.as_raw_fd(),
+                    self.fd.raw(),
                     rest.as_mut_ptr().cast::<c_void>(),
                     rest.len(),
                     0,
@@ -224,7 +227,7 @@ impl Connection {
         loop {
             let timeout = deadline.poll_timeout_ms().map_err(ExchangeError::fatal)?;
             let mut pfd = libc::pollfd {
-                fd: self.fd.as_raw_fd(),
+                fd: self.fd.raw(),
                 events,
                 revents: 0,
             };
@@ -265,7 +268,7 @@ fn unix_address(path: &[u8]) -> Result<(libc::sockaddr_un, libc::socklen_t), Cli
     Ok((addr, len))
 }
 
-fn set_send_timeout(fd: &OwnedFd, deadline: &Deadline) -> Result<(), ClientError> {
+fn set_send_timeout(fd: &ModuleFd, deadline: &Deadline) -> Result<(), ClientError> {
     let left = deadline.remaining()?;
     // suseconds_t is i64 or i32 depending on the target; micros < 10^6 fit either.
     #[allow(clippy::unnecessary_fallible_conversions)]
@@ -280,7 +283,7 @@ fn set_send_timeout(fd: &OwnedFd, deadline: &Deadline) -> Result<(), ClientError
     // SAFETY: `tv` is a valid timeval and its exact size is passed.
     let rc = unsafe {
         libc::setsockopt(
-            fd.as_raw_fd(),
+            fd.raw(),
             libc::SOL_SOCKET,
             libc::SO_SNDTIMEO,
             std::ptr::addr_of!(tv).cast::<c_void>(),
@@ -293,14 +296,14 @@ fn set_send_timeout(fd: &OwnedFd, deadline: &Deadline) -> Result<(), ClientError
     Ok(())
 }
 
-fn set_nonblocking(fd: &OwnedFd) -> Result<(), ClientError> {
+fn set_nonblocking(fd: &ModuleFd) -> Result<(), ClientError> {
     // SAFETY: fcntl F_GETFL on a descriptor we own.
-    let flags: c_int = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    let flags: c_int = unsafe { libc::fcntl(fd.raw(), libc::F_GETFL) };
     if flags < 0 {
         return Err(ClientError::Io(last_errno()));
     }
     // SAFETY: fcntl F_SETFL on a descriptor we own, adding O_NONBLOCK.
-    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    let rc = unsafe { libc::fcntl(fd.raw(), libc::F_SETFL, flags | libc::O_NONBLOCK) };
     if rc < 0 {
         return Err(ClientError::Io(last_errno()));
     }
@@ -326,7 +329,11 @@ mod tests {
     #[test]
     fn missing_socket_is_not_running() {
         let d = Deadline::start();
-        let err = Connection::open(b"/nonexistent/workbench-test/socket", &d).unwrap_err();
+        let path = SocketPath {
+            bytes: b"/nonexistent/workbench-test/socket".to_vec(),
+            from_env: true,
+        };
+        let err = Connection::open(&path, &d).unwrap_err();
         assert_eq!(err, ClientError::NotRunning);
     }
 }

@@ -5,6 +5,9 @@
 //! key, releases the lock, talks to the daemon, re-locks and stores the page only if
 //! nobody reset or advanced the cursor meanwhile (a generation counter tells). After
 //! `fork()` the child's cursor belongs to the parent's enumeration and is discarded.
+//! A shadow cursor is also discarded when the effective uid or gid changed: its page of
+//! hashes was fetched under the old credentials (the next call asks again, under the new
+//! ones, and a caller who may no longer read shadow gets `EACCES`).
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -12,6 +15,7 @@ use workbench_wire::{ListPage, Status};
 
 use crate::arena::Arena;
 use crate::client;
+use crate::credentials::Credentials;
 use crate::deadline::Deadline;
 use crate::error::ClientError;
 use crate::fill::{Database, Key};
@@ -26,7 +30,7 @@ const MAX_FETCHES_PER_CALL: usize = 8;
 
 #[derive(Debug)]
 struct State {
-    pid: libc::pid_t,
+    owner: Credentials,
     generation: u64,
     records: Vec<Vec<u8>>,
     pos: usize,
@@ -37,7 +41,11 @@ struct State {
 impl State {
     const fn new() -> Self {
         State {
-            pid: 0,
+            owner: Credentials {
+                pid: 0,
+                euid: 0,
+                egid: 0,
+            },
             generation: 0,
             records: Vec::new(),
             pos: 0,
@@ -52,13 +60,18 @@ impl State {
         self.pos = 0;
         self.after = None;
         self.done = false;
-        // SAFETY: getpid has no preconditions.
-        self.pid = unsafe { libc::getpid() };
+        self.owner = Credentials::current();
     }
 
-    fn reset_if_forked(&mut self) {
-        // SAFETY: getpid has no preconditions.
-        if self.pid != unsafe { libc::getpid() } {
+    /// After `fork()` always; after a change of effective ids when `private`.
+    fn reset_if_stale(&mut self, private: bool) {
+        let now = Credentials::current();
+        let stale = if private {
+            self.owner != now
+        } else {
+            self.owner.pid != now.pid
+        };
+        if stale {
             self.reset();
         }
     }
@@ -109,10 +122,12 @@ impl Cursor {
         arena: &mut Arena,
     ) -> Result<(), Failure> {
         let deadline = Deadline::start();
+        // Shadow pages are the ones tied to the credentials they were fetched with.
+        let private = D::list_request(None, 0).wants_shadow();
         for _ in 0..MAX_FETCHES_PER_CALL {
             let (after, generation) = {
                 let mut s = self.lock();
-                s.reset_if_forked();
+                s.reset_if_stale(private);
                 if let Some(record) = s.records.get(s.pos) {
                     D::fill(record, Key::Any, entry, arena)?;
                     s.pos += 1;

@@ -11,6 +11,9 @@ use workbench_wire::DecodeError;
 pub enum ClientError {
     /// Nobody listens at the socket path (missing, refused, not a socket, path unusable).
     NotRunning,
+    /// Something listens at the socket path, but not as a user the module trusts
+    /// ([`crate::trust`]): nothing was sent to it.
+    UntrustedPeer,
     /// The daemon accepted but did not answer within the lookup deadline.
     TimedOut,
     /// The daemon closed the connection without sending a response.
@@ -28,6 +31,9 @@ impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClientError::NotRunning => write!(f, "workbench-cached is not running"),
+            ClientError::UntrustedPeer => {
+                write!(f, "the socket's listener is not a trusted workbench-cached")
+            }
             ClientError::TimedOut => write!(f, "workbench-cached did not answer in time"),
             ClientError::Closed => write!(f, "workbench-cached closed the connection"),
             ClientError::Io(e) => write!(f, "socket error (errno {e})"),

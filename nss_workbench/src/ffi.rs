@@ -1,15 +1,18 @@
-//! What every exported entry point does around its body: the recursion guard,
-//! `catch_unwind`, `errno` discipline and the final status.
+//! What every exported entry point does around its body: thread cancellation disabled,
+//! the recursion guard, `catch_unwind`, `errno` discipline and the final status.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use libc::c_int;
 
+use crate::cancel::NoCancel;
 use crate::guard;
 use crate::status::{Failure, NssStatus};
 
 /// Runs a keyed or enumeration body for an entry point that has an `errnop`.
 ///
+/// - Thread cancellation is disabled throughout and the caller's state restored
+///   ([`crate::cancel`]).
 /// - Inside the daemon: `UNAVAIL`/`ENOENT` at once, no socket touched.
 /// - A null `errnop` is a caller bug we cannot even report: `UNAVAIL`, nothing done.
 /// - A panic is caught and becomes [`Failure::PANICKED`] (`UNAVAIL`/`ENOENT`) so the next
@@ -24,6 +27,7 @@ pub unsafe fn run(errnop: *mut c_int, body: impl FnOnce() -> Result<(), Failure>
     if errnop.is_null() {
         return NssStatus::Unavail;
     }
+    let _no_cancel = NoCancel::enter();
     let saved = errno();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         if guard::inside_daemon() {
@@ -46,8 +50,10 @@ pub unsafe fn run(errnop: *mut c_int, body: impl FnOnce() -> Result<(), Failure>
 }
 
 /// Runs the body of `setXXent`/`endXXent`, which have no `errnop`: they only reset
-/// local state and always succeed outside the daemon.
+/// local state and always succeed outside the daemon. Cancellation is disabled as in
+/// [`run`] (a reset may close a connection).
 pub fn run_void(body: impl FnOnce()) -> NssStatus {
+    let _no_cancel = NoCancel::enter();
     let saved = errno();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         if guard::inside_daemon() {

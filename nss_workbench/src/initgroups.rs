@@ -11,7 +11,7 @@ use libc::{c_long, c_void, gid_t};
 use workbench_wire::record::decode_gid_list;
 use workbench_wire::Request;
 
-use crate::client;
+use crate::client::{self, Channel};
 use crate::deadline::Deadline;
 use crate::error::ClientError;
 use crate::lookup;
@@ -40,8 +40,9 @@ pub unsafe fn initgroups(
     primary: gid_t,
     array: GroupArray<'_>,
 ) -> Result<(), Failure> {
-    let frame = lookup::encode(&Request::InitGroups(user.to_vec()))?;
-    let reply = client::call_frame(&frame, &Deadline::start())?;
+    let request = Request::InitGroups(user.to_vec());
+    let frame = lookup::encode(&request)?;
+    let reply = client::call_frame(&frame, Channel::for_request(&request), &Deadline::start())?;
     if let Some(f) = Failure::from_wire(reply.status) {
         return Err(f);
     }

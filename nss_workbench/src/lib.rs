@@ -2,14 +2,18 @@
 //!
 //! Every lookup becomes one request frame to `workbench-cached` over a Unix socket and
 //! one response frame back (see `workbench_wire`). The module keeps no threads and no
-//! state beyond one connection per thread, one replay slot per thread (so a retry after
+//! state beyond one connection per thread (never reused across a change of pid, euid or
+//! egid, never used for shadow data), one replay slot per thread (so a retry after
 //! `ERANGE` needs no second round trip) and one enumeration cursor per database.
 //!
 //! Layout:
 //! - [`exports`]: the `extern "C"` entry points glibc calls, nothing else is exported;
-//! - [`ffi`]: `catch_unwind` and `*errnop` handling shared by every entry point;
+//! - [`ffi`]: `catch_unwind`, `*errnop` and [`cancel`]lation handling shared by every
+//!   entry point;
 //! - [`status`]: the one mapping from outcomes to `nss_status`/`errno`;
-//! - [`client`], [`connection`], [`deadline`], [`socket_path`]: the transport;
+//! - [`client`], [`connection`], [`deadline`], [`socket_path`], [`module_fd`]: the
+//!   transport;
+//! - [`credentials`], [`trust`]: whose request this is, and which daemon may hear it;
 //! - [`lookup`], [`enumeration`], [`initgroups`]: the three kinds of NSS call;
 //! - [`arena`], [`fill`]: copying records into the caller's buffer;
 //! - [`replay`]: the per-thread answer kept for the retry after `ERANGE`;
@@ -23,8 +27,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod arena;
+pub mod cancel;
 pub mod client;
 pub mod connection;
+pub mod credentials;
 pub mod deadline;
 pub mod enumeration;
 pub mod error;
@@ -34,9 +40,11 @@ pub mod fill;
 pub mod guard;
 pub mod initgroups;
 pub mod lookup;
+pub mod module_fd;
 pub mod replay;
 pub mod socket_path;
 pub mod status;
+pub mod trust;
 
 pub use deadline::LOOKUP_TIMEOUT;
 pub use status::NssStatus;

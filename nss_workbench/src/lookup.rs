@@ -3,7 +3,7 @@
 use workbench_wire::{Request, FRAME_HEADER_LEN, MAX_REQUEST_LEN};
 
 use crate::arena::Arena;
-use crate::client;
+use crate::client::{self, Channel};
 use crate::deadline::Deadline;
 use crate::fill::{Database, FillError, Key};
 use crate::replay;
@@ -35,7 +35,7 @@ pub fn keyed<D: Database>(
     let frame = encode(request)?;
     let reply = match replay::take(&frame) {
         Some(r) => r,
-        None => client::call_frame(&frame, &Deadline::start())?,
+        None => client::call_frame(&frame, Channel::for_request(request), &Deadline::start())?,
     };
     if let Some(f) = Failure::from_wire(reply.status) {
         return Err(f);

@@ -48,11 +48,12 @@ impl Failure {
         Failure { status, errno }
     }
 
-    /// Transport and protocol failures. Only the daemon being absent is `UNAVAIL`;
-    /// everything else is transient (`TRYAGAIN`/`EAGAIN`), never `NOTFOUND`.
+    /// Transport and protocol failures. Only the daemon being absent, or the listener
+    /// being someone the module does not trust (as good as absent: nothing was asked),
+    /// is `UNAVAIL`; everything else is transient (`TRYAGAIN`/`EAGAIN`), never `NOTFOUND`.
     pub const fn from_client(e: &ClientError) -> Failure {
         match e {
-            ClientError::NotRunning => Failure::UNAVAILABLE,
+            ClientError::NotRunning | ClientError::UntrustedPeer => Failure::UNAVAILABLE,
             ClientError::TimedOut
             | ClientError::Closed
             | ClientError::Io(_)
@@ -122,10 +123,13 @@ mod tests {
 
     #[test]
     fn transport_failures_are_never_not_found() {
-        assert_eq!(
-            Failure::from(ClientError::NotRunning),
-            Failure::new(NssStatus::Unavail, libc::ENOENT)
-        );
+        for e in [ClientError::NotRunning, ClientError::UntrustedPeer] {
+            assert_eq!(
+                Failure::from(e),
+                Failure::new(NssStatus::Unavail, libc::ENOENT),
+                "{e:?}"
+            );
+        }
         for e in [
             ClientError::TimedOut,
             ClientError::Closed,

@@ -118,7 +118,10 @@ fn keyed_lookups_found_and_not_found() {
     };
     assert_eq!((st, err), NOTFOUND_ENOENT);
 
-    // Shadow.
+    // Passwd and group: all over one kept connection.
+    assert_eq!(d.stats.connections(), 1);
+
+    // Shadow (issue 10): on a fresh connection of its own, never the kept one.
     let mut sp: libc::spwd = unsafe { zeroed() };
     let name = CString::new("alice").unwrap();
     let st = unsafe {
@@ -133,9 +136,11 @@ fn keyed_lookups_found_and_not_found() {
     assert_eq!(st, NssStatus::Success);
     assert_eq!(cs(sp.sp_pwdp), "$6$salt$alice");
     assert_eq!(sp.sp_lstchg, -1);
+    assert_eq!(d.stats.connections(), 2);
 
-    // All of it over one connection.
-    assert_eq!(d.stats.connections(), 1);
+    // The kept connection is still the one passwd uses.
+    assert_eq!(pw_uid(1002).unwrap(), "bob");
+    assert_eq!(d.stats.connections(), 2);
 }
 
 #[test]
