@@ -309,6 +309,17 @@ pub fn daemon_page() -> String {
          \\fINAME\\fR asks only this module and must print a directory user. The daemon's \
          log: \\fBjournalctl \\-u workbench\\-cached\\fR."
     );
+    let _ = writeln!(
+        o,
+        ".PP\nThe module asks only a listener whose \\fBSO_PEERCRED\\fR uid is 0, or, with \
+         \\fBWORKBENCH_NSS_SOCKET\\fR set by a non\\-root, non\\-setuid caller, that caller's \
+         own uid; any other listener gets nothing and the lookup fails with ENOENT as if no \
+         daemon ran. Shadow requests are decided on the caller's credentials at the time of \
+         the request: the module sends each on a fresh connection, and the daemon answers \
+         shadow only as the first request of a connection and then closes it (refusals are \
+         logged with the peer's pid, uid and gid and counted in \\fBstatus\\fR as \
+         shadow_not_first)."
+    );
     let _ = writeln!(o, ".SH SEE ALSO");
     let _ = writeln!(
         o,

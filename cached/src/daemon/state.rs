@@ -23,6 +23,9 @@ pub struct Counters {
     pub connections_refused: AtomicU64,
     /// Shadow requests refused to an unprivileged peer.
     pub shadow_denied: AtomicU64,
+    /// Shadow requests refused because they were not the first request on their
+    /// connection (credentials are captured at connect); the connection was closed.
+    pub shadow_not_first: AtomicU64,
     /// Filtered SCIM requests made for misses and refreshes.
     pub scim_lookups: AtomicU64,
     /// Of those, the ones that failed (server down, timeout, 5xx, …).

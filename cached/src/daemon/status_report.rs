@@ -55,6 +55,7 @@ pub fn build(shared: &Shared, root: bool) -> Value {
         "bad_requests": c.bad_requests.load(Ordering::Relaxed),
         "connections_refused": c.connections_refused.load(Ordering::Relaxed),
         "shadow_denied": c.shadow_denied.load(Ordering::Relaxed),
+        "shadow_not_first": c.shadow_not_first.load(Ordering::Relaxed),
         "ondemand": {
             "scim_lookups": c.scim_lookups.load(Ordering::Relaxed),
             "scim_lookup_failures": c.scim_lookup_failures.load(Ordering::Relaxed),

@@ -4,14 +4,16 @@
 //! [`IDLE_TIMEOUT`] between requests is closed (the module reconnects transparently), and
 //! a request that has started must arrive completely within [`REQUEST_DEADLINE`] (one
 //! byte per second never completes a frame). A frame that does not decode, claims more
-//! than [`MAX_REQUEST_LEN`] or has the wrong version closes that connection only.
+//! than [`MAX_REQUEST_LEN`] or has the wrong version closes that connection only. A
+//! shadow request is answered only as the first request of a connection, which then
+//! closes (see [`run`]).
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use workbench_wire::frame::{FrameHeader, FRAME_HEADER_LEN, MAX_REQUEST_LEN};
-use workbench_wire::{DecodeError, Request};
+use workbench_wire::{DecodeError, Request, Status};
 
 use crate::daemon::state::{Counters, Shared};
 use crate::server::handler;
@@ -21,6 +23,8 @@ use crate::server::peer::Peer;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time allowed for one request frame once its first byte arrived.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+/// Refusal text for a shadow request that is not the first on its connection.
+const SHADOW_NOT_FIRST: &[u8] = b"shadow requests must be the first on a connection";
 /// Time allowed to write one response.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Granularity of the shutdown check while idle.
@@ -44,6 +48,12 @@ pub fn run(mut stream: UnixStream, shared: &std::sync::Arc<Shared>) {
     if stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
         return;
     }
+    // Shadow data is decided on SO_PEERCRED, which the kernel captured at connect(): it
+    // describes the caller only for the first request. A process may change its
+    // credentials (setresuid without exec) and keep writing into an old connection, so a
+    // shadow request is answered only as the first request on a connection, and the
+    // connection is closed after it.
+    let mut first = true;
     loop {
         let (tag, payload) = match read_frame(&mut stream, shared) {
             Ok(f) => f,
@@ -76,8 +86,21 @@ pub fn run(mut stream: UnixStream, shared: &std::sync::Arc<Shared>) {
                 return;
             }
         };
+        if request.wants_shadow() && !first {
+            Counters::bump(&shared.counters.shadow_not_first);
+            log::warn!(
+                "closing connection from {}: shadow request after other requests on the \
+                 same connection (credentials are judged at connect; the NSS module sends \
+                 shadow requests on a fresh connection)",
+                describe(peer)
+            );
+            let _ = stream.write_all(&Status::Denied.frame(SHADOW_NOT_FIRST));
+            return;
+        }
+        first = false;
         let response = handler::answer(&request, peer, shared);
-        if stream.write_all(&response).is_err() {
+        if stream.write_all(&response).is_err() || request.wants_shadow() {
+            // A connection that has carried shadow data serves nothing more.
             return;
         }
     }
