@@ -300,6 +300,38 @@ fn fork_child_never_reuses_the_parent_connection() {
     assert_eq!(d.stats.request_count(), 4);
 }
 
+#[test]
+fn credential_change_never_reuses_the_connection() {
+    // Changing the effective gid needs root; as root the euid stays 0 throughout, so the
+    // fake daemon's socket stays reachable.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let _g = serial();
+    let d = FakeDaemon::start(Mode::Normal, Directory::sample());
+    // In a child, so the test process's own credentials never change.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0);
+    if child == 0 {
+        let ok = pw_uid(1001).is_ok()
+            && pw_uid(1001).is_ok()
+            && unsafe { libc::setegid(65534) } == 0
+            && pw_uid(1002).is_ok()
+            && unsafe { libc::setegid(0) } == 0
+            && pw_uid(1001).is_ok();
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed"
+    );
+    // One connection per credential period: the first two lookups share one.
+    assert_eq!(d.stats.peer_pids(), vec![child, child, child]);
+    assert_eq!(d.stats.request_count(), 4);
+}
+
 fn big_directory(users: u32) -> Directory {
     let mut d = Directory::default();
     for i in 0..users {
