@@ -12,15 +12,14 @@
 //! Anything else gets nothing sent and `UNAVAIL`, so the next NSS source answers.
 
 use crate::credentials::all_uids;
-use crate::error::{last_errno, ClientError};
 
 /// Whether a daemon whose listening socket belongs to `peer_uid` may be asked.
 pub fn peer_trusted(peer_uid: libc::uid_t, from_env: bool) -> bool {
     peer_uid == 0 || (from_env && all_uids() == [peer_uid; 3])
 }
 
-/// The uid `SO_PEERCRED` reports for the connected socket `fd`.
-pub fn peer_uid(fd: libc::c_int) -> Result<libc::uid_t, ClientError> {
+/// The uid `SO_PEERCRED` reports for the connected socket `fd`; `None` if it fails.
+pub fn peer_uid(fd: libc::c_int) -> Option<libc::uid_t> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: libc::uid_t::MAX,
@@ -37,10 +36,7 @@ pub fn peer_uid(fd: libc::c_int) -> Result<libc::uid_t, ClientError> {
             &mut len,
         )
     };
-    if rc != 0 {
-        return Err(ClientError::Io(last_errno()));
-    }
-    Ok(cred.uid)
+    (rc == 0).then_some(cred.uid)
 }
 
 #[cfg(test)]

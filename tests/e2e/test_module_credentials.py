@@ -266,7 +266,7 @@ def response(sock):
     return tag, body
 
 
-def test_daemon_answers_shadow_only_first_then_closes(daemon_status):
+def test_daemon_answers_shadow_only_first_then_closes(daemon_status, module_answers):
     before = daemon_status()["shadow_not_first"]
     # First request: answered (we are root), then the connection is closed.
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -285,3 +285,10 @@ def test_daemon_answers_shadow_only_first_then_closes(daemon_status):
         assert status == STATUS_DENIED and HASHES["alice"].encode() not in body, status
         assert response(s) is None, "the connection stayed open after the refusal"
     assert daemon_status()["shadow_not_first"] == before + 1
+    # Logged with the peer: this test process.
+    me = f"pid {os.getpid()} uid 0 gid {os.getegid()}"
+
+    def logged():
+        return any("shadow request after other requests" in line and me in line
+                   for line in Path(module_answers.log_path).read_text().splitlines())
+    wait_for("the refusal in the daemon log", logged, timeout=10)
