@@ -32,6 +32,8 @@ OTHER = (1001, 1001)     # alice, an ordinary user looking herself and others up
 CONNECTIONS = 6000
 PER_UID = 4096 // 8      # MAX_CONNECTIONS / 8 (connection_table.rs)
 SPRAYERS = 3
+FILLERS = 8                        # uids filling the table
+NON_ROOT_SLOTS = 4096 - 4096 // 16  # MAX_CONNECTIONS - ROOT_RESERVE
 LOOKUPS = 15             # per looker
 LOOKUP_BOUND_MS = 100.0  # a bound, not a benchmark: a hit answers in well under 1 ms
 # The attacker's on-demand share (uid_budget.rs): 50/8 per second, burst 200/8.
@@ -135,10 +137,9 @@ def daemon(services, server):
 class Attacker:
     """The attacking process; `expect(key)` waits for its next phase line."""
 
-    def __init__(self, sandbox):
-        spec = {"socket": DEFAULT_SOCKET, "connections": CONNECTIONS,
-                "sprayers": SPRAYERS}
-        uid = ATTACKER
+    def __init__(self, uid=ATTACKER, connections=CONNECTIONS, sprayers=SPRAYERS):
+        spec = {"socket": DEFAULT_SOCKET, "connections": connections,
+                "sprayers": sprayers}
         self.proc = subprocess.Popen(
             ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
              sys.executable, "-c", ATTACK_SCRIPT, json.dumps(spec)],
@@ -168,6 +169,16 @@ class Attacker:
         self.proc.wait(timeout=30)
 
 
+def evicted_since(before, now):
+    return now["connections"]["evicted_idle"] - before["connections"]["evicted_idle"]
+
+
+def excess_handled(before, now):
+    """Connections past a budget since `before`: idle ones closed for them, or refused."""
+    return evicted_since(before, now) + now["connections_refused"] \
+        - before["connections_refused"]
+
+
 def timed_lookups(probe, user, keys):
     """nss-probe lookups through glibc and the module; returns elapsed ms of each."""
     elapsed = []
@@ -180,16 +191,20 @@ def timed_lookups(probe, user, keys):
 
 
 def test_one_uid_holding_6000_connections_and_spraying_names_stops_nobody(
-        daemon, server, sandbox, probe, getent, daemon_status):
+        daemon, server, probe, getent, daemon_status):
     pid = daemon.pid
     before = daemon_status()
-    attacker = Attacker(sandbox)
+    attacker = Attacker()
     try:
         held = attacker.expect("held")["held"]
         assert held == CONNECTIONS
         attacker.expect("spraying")
-        # The attacker's connections beyond its budget were closed (idle ones first):
-        # the daemon holds at most its budget of them, plus a few of root's.
+        # connect() returns once the kernel queued the connection; every one has been
+        # accepted when the attacker's connections beyond its budget have been closed
+        # (its own idle ones first, to make room for the next).
+        wait_for("the attacker's excess connections closed",
+                 lambda: evicted_since(before, daemon_status()) >= CONNECTIONS - PER_UID)
+        # The daemon holds at most its budget of them, plus a few of root's.
         wait_for("the daemon holding no more than the attacker's budget",
                  lambda: held_connections(pid) <= PER_UID + 8,
                  detail=lambda: f"{held_connections(pid)} held; "
@@ -234,9 +249,6 @@ def test_one_uid_holding_6000_connections_and_spraying_names_stops_nobody(
     assert counts.get("notfound", 0) <= share, (counts, share)
     assert summary["closed_by_daemon"] >= CONNECTIONS - PER_UID, summary
 
-    conns = after["connections"]
-    evicted = conns["evicted_idle"] - before["connections"]["evicted_idle"]
-    assert evicted >= CONNECTIONS - PER_UID, conns
     # Every EAGAIN the attacker saw is a miss over its budget (the server is up).
     over = after["ondemand"]["over_budget"] - before["ondemand"]["over_budget"]
     assert over >= counts["EAGAIN"], (over, counts)
@@ -252,3 +264,45 @@ def test_one_uid_holding_6000_connections_and_spraying_names_stops_nobody(
     assert daemon.running()
     wait_for("the attacker's connections released", lambda: held_connections(pid) < 10,
              timeout=10)
+
+
+def test_a_table_full_of_idle_connections_still_admits_root_and_a_newcomer(
+        daemon, probe, daemon_status):
+    """Eight uids fill every slot that is not root's with idle connections; root still
+    gets in (its reserve), and so does a ninth user (an idle connection of the heaviest
+    holder is closed for it)."""
+    pid = daemon.pid
+    before = daemon_status()
+    crowd = [Attacker(uid=2001 + i, connections=PER_UID, sprayers=0)
+             for i in range(FILLERS)]
+    try:
+        for a in crowd:
+            assert a.expect("held")["held"] == PER_UID
+        # Every connection accepted: all but root's reserve is taken; each one past that
+        # closed an idle connection of a heavier holder or, the fillers being level,
+        # was refused.
+        wait_for("every filler connection past the non-root slots handled",
+                 lambda: excess_handled(before, daemon_status())
+                 >= FILLERS * PER_UID - NON_ROOT_SLOTS,
+                 detail=lambda: f"{held_connections(pid)} held")
+        wait_for("the table full up to root's reserve",
+                 lambda: held_connections(pid) >= NON_ROOT_SLOTS,
+                 detail=lambda: f"{held_connections(pid)} held")
+        full = daemon_status()
+        root_ms = timed_lookups(probe, None, [("passwd", "alice"), ("group", "devs")])
+        other_ms = timed_lookups(probe, OTHER, [("passwd", "bob"), ("group", "2002")])
+        after = daemon_status()
+        held = held_connections(pid)
+    finally:
+        for a in crowd:
+            a.kill()
+    print(f"held {held}; root ms max {max(root_ms):.2f}, other ms max {max(other_ms):.2f};"
+          f" connections {after['connections']}")
+    assert max(root_ms) < LOOKUP_BOUND_MS, root_ms
+    assert max(other_ms) < LOOKUP_BOUND_MS, other_ms
+    assert held <= NON_ROOT_SLOTS + 8, held
+    # Root and the newcomer (alice: a new connection per probe) were never refused;
+    # alice's first connection got in by closing an idle one of the heaviest fillers
+    # (each probe's connection ends with it, leaving that place to the next).
+    assert after["connections_refused"] == full["connections_refused"], (full, after)
+    assert evicted_since(full, after) >= 1, (full["connections"], after["connections"])

@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use crate::daemon::state::{Counters, Shared};
+use crate::daemon::state::Shared;
 use crate::server::connection;
 pub use crate::server::connection_table::MAX_CONNECTIONS;
-use crate::server::connection_table::{ConnectionTable, CLOSING_SLACK};
+use crate::server::connection_table::{ConnectionTable, Refusal, CLOSING_SLACK};
 use crate::server::peer::Peer;
 
 /// Stack of a connection thread: answers are built on the heap.
@@ -197,7 +197,7 @@ pub fn serve(listener: UnixListener, shared: Arc<Shared>) -> Arc<AtomicUsize> {
         if live.load(Ordering::SeqCst) >= MAX_CONNECTION_THREADS {
             // Connections closed to make room have not ended yet: refuse rather than
             // run out of descriptors or threads.
-            Counters::bump(&shared.counters.connections_refused);
+            table.report(&shared, uid, Err(Refusal::Full));
             continue;
         }
         let mut registration = match table.admit(uid, stream) {
