@@ -1,7 +1,9 @@
 """Fairness under local abuse (design.md §7): one unprivileged uid opens 6,000
 connections to the daemon's socket, holds them and sprays random names through glibc,
 while root and another user look up cached users through the real module (each lookup
-under 100 ms) and a user added on the server meanwhile still resolves.
+under 100 ms) and a user added on the server meanwhile still resolves. And eight uids
+filling every slot that is not root's with idle connections lock out neither root nor a
+ninth user.
 
 What makes it hold (cached/src/server/connection_table.rs, ondemand/uid_budget.rs): a uid
 other than 0 holds at most MAX_CONNECTIONS/8 connections (its oldest idle ones are closed
@@ -15,11 +17,10 @@ reports each phase on stdout, and the test waits for those lines (no sleeps).
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import ALICE_LINE, show
+from conftest import ALICE_LINE, SAMPLE, show
 from ondemand_helpers import compact_user
 from polling import wait_for
 from sandbox import BASE_ENV, DEFAULT_SOCKET
@@ -120,7 +121,6 @@ print(json.dumps({"counts": counts, "seconds": seconds, "closed_by_daemon": clos
 
 @pytest.fixture(scope="module")
 def server(services):
-    from conftest import SAMPLE
     return services.start_server(SAMPLE, "scim-abuse")
 
 
