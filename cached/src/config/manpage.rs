@@ -197,6 +197,31 @@ fn synopsis_roff(line: &str) -> String {
     parts.join(" ")
 }
 
+/// The per-uid budgets (design.md §7), from the constants the daemon runs on.
+fn limits_section(o: &mut String) {
+    use crate::ondemand::gate::RATE_PER_SEC;
+    use crate::ondemand::uid_budget::{UID_BURST, UID_RATE_PER_SEC};
+    use crate::server::connection_table::{LOG_EVERY, MAX_CONNECTIONS, PER_UID, ROOT_RESERVE};
+    use crate::server::listener::{LIMIT_NOFILE, TASKS_MAX};
+    let _ = writeln!(o, ".SH LIMITS");
+    let _ = writeln!(
+        o,
+        "At most {MAX_CONNECTIONS} connections are served at once, {ROOT_RESERVE} of them \
+         kept for uid 0; a uid other than 0 holds at most {PER_UID} (the peer's uid comes \
+         from SO_PEERCRED). Past its budget, a uid's own longest\\-held idle connection is \
+         closed to make room; when the table is full, the idle connection held longest by \
+         the heaviest user (one holding more than the newcomer) is closed; a connection is refused only when no idle one may be \
+         closed. The NSS module reconnects transparently. On\\-demand SCIM requests are \
+         limited to {RATE_PER_SEC} per second per node, and a uid other than 0 to \
+         {UID_RATE_PER_SEC} per second (bursts of {UID_BURST}); past that, its misses are \
+         answered TRYAGAIN (never \"not found\"), for that uid only. \\fBstatus\\fR counts \
+         connections.refused_per_uid, connections.evicted_idle and ondemand.over_budget; \
+         the log names the uid, one line per {} seconds at most. The service unit sets \
+         LimitNOFILE={LIMIT_NOFILE} and TasksMax={TASKS_MAX} to match.",
+        LOG_EVERY.as_secs()
+    );
+}
+
 /// `workbench-cached(8)`: synopsis from [`USAGE`], commands, files, signals.
 pub fn daemon_page() -> String {
     let mut o = String::new();
@@ -274,6 +299,7 @@ pub fn daemon_page() -> String {
         ".TP\n\\fBSIGHUP\\fR\nReload the configuration and the tokens.\n.TP\n\\fBSIGTERM\\fR\n\
          Finish in\\-flight requests, close the cache cleanly and exit 0."
     );
+    limits_section(&mut o);
     let _ = writeln!(o, ".SH FILES");
     let file_keys = [
         super::keys::SOCKET_PATH,

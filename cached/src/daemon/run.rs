@@ -65,8 +65,10 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
         OpenOutcome::Existing => {}
     }
     match listener::raise_fd_limit() {
-        Ok(n) if n < listener::MAX_CONNECTIONS as libc::rlim_t => log::warn!(
-            "open files limited to {n}: fewer than {} connections can be served at once",
+        Ok(n) if n < listener::LIMIT_NOFILE => log::warn!(
+            "open files limited to {n} (the daemon needs {}): fewer than {} connections \
+             may be served at once",
+            listener::LIMIT_NOFILE,
             listener::MAX_CONNECTIONS
         ),
         Ok(_) => {}

@@ -19,8 +19,14 @@ pub struct Counters {
     pub hits: AtomicU64,
     /// Requests that could not be decoded; their connection was closed.
     pub bad_requests: AtomicU64,
-    /// Connections refused because the connection limit was reached.
+    /// Connections refused because the connection limit was reached (every kind).
     pub connections_refused: AtomicU64,
+    /// Of those, refused because the peer uid held its budget of busy connections.
+    pub connections_refused_per_uid: AtomicU64,
+    /// Idle connections closed to make room for another (design.md §7, fairness).
+    pub connections_evicted_idle: AtomicU64,
+    /// On-demand misses answered `TRYAGAIN` because their peer uid used up its share.
+    pub ondemand_over_budget: AtomicU64,
     /// Shadow requests refused to an unprivileged peer.
     pub shadow_denied: AtomicU64,
     /// Shadow requests refused because they were not the first request on their

@@ -54,6 +54,10 @@ pub fn build(shared: &Shared, root: bool) -> Value {
         "hit_ratio": if lookups == 0 { 0.0 } else { hits as f64 / lookups as f64 },
         "bad_requests": c.bad_requests.load(Ordering::Relaxed),
         "connections_refused": c.connections_refused.load(Ordering::Relaxed),
+        "connections": {
+            "refused_per_uid": c.connections_refused_per_uid.load(Ordering::Relaxed),
+            "evicted_idle": c.connections_evicted_idle.load(Ordering::Relaxed),
+        },
         "shadow_denied": c.shadow_denied.load(Ordering::Relaxed),
         "shadow_not_first": c.shadow_not_first.load(Ordering::Relaxed),
         "ondemand": {
@@ -62,6 +66,7 @@ pub fn build(shared: &Shared, root: bool) -> Value {
             "shared_flights": c.shared_flights.load(Ordering::Relaxed),
             "stale_answers": c.stale_answers.load(Ordering::Relaxed),
             "try_again": c.try_again.load(Ordering::Relaxed),
+            "over_budget": c.ondemand_over_budget.load(Ordering::Relaxed),
             "negative_cached": shared.ondemand.negative().len(),
             "backoff_failures": shared.ondemand.gate().failures(),
         },

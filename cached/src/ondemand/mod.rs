@@ -7,6 +7,7 @@
 //! | [`negative`] | "the server said none", remembered for `negative-ttl` |
 //! | [`single_flight`] | identical concurrent misses share one SCIM request |
 //! | [`gate`] | after a failure, no request until a jittered, growing delay has passed |
+//! | [`uid_budget`] | each peer uid's share of the requests (root's unlimited within the node rate) |
 //! | [`freshness`] | when each entry was last confirmed by the server |
 //! | [`fetch`] | one filtered SCIM request and merging its answer into the served copy |
 //! | [`state`] | the above, shared by connection threads |
@@ -19,3 +20,4 @@ pub mod negative;
 pub mod resolver;
 pub mod single_flight;
 pub mod state;
+pub mod uid_budget;

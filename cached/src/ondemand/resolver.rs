@@ -2,7 +2,8 @@
 //! is past its `positive-ttl`; then the refetch is bounded by [`LOOKUP_DEADLINE`] and
 //! the stale entry is served if the server fails (up to `max-stale`). A miss is fetched
 //! once (single flight), remembered when the server says "none", and answered `TRYAGAIN`
-//! — never "not found" — when the server cannot be asked.
+//! — never "not found" — when the server cannot be asked, or when the asking peer uid
+//! has used up its share of requests ([`uid_budget`](super::uid_budget)).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,16 +60,23 @@ fn locate(index: &Index, key: &LookupKey) -> Option<Option<EntryId>> {
     }
 }
 
-/// Resolves `key`; afterwards, `Found` means `shared.index()` answers it.
-pub fn resolve(shared: &Arc<Shared>, key: &LookupKey) -> Resolution {
+/// Resolves `key` for a peer with uid `uid` (charged for any request to the server);
+/// afterwards, `Found` means `shared.index()` answers it.
+pub fn resolve(shared: &Arc<Shared>, key: &LookupKey, uid: u32) -> Resolution {
     let index = shared.index();
     match locate(&index, key) {
-        Some(id) => resolve_hit(shared, key, id),
-        None => resolve_miss(shared, key),
+        Some(id) => resolve_hit(shared, key, id, uid),
+        None => resolve_miss(shared, key, uid),
     }
 }
 
-fn resolve_hit(shared: &Arc<Shared>, key: &LookupKey, id: Option<EntryId>) -> Resolution {
+/// May `uid` make a server request for `key`? Joining one already in flight is free.
+fn within_budget(shared: &Shared, key: &LookupKey, uid: u32) -> bool {
+    let od = &shared.ondemand;
+    od.flights.in_flight(key) || od.budget().admit(uid)
+}
+
+fn resolve_hit(shared: &Arc<Shared>, key: &LookupKey, id: Option<EntryId>, uid: u32) -> Resolution {
     let Some(id) = id else {
         return Resolution::Found;
     };
@@ -84,17 +92,23 @@ fn resolve_hit(shared: &Arc<Shared>, key: &LookupKey, id: Option<EntryId>) -> Re
     match classify(age, config.positive_ttl) {
         Age::Fresh => Resolution::Found,
         Age::RefreshAhead => {
-            refresh_in_background(shared, &by_id);
+            refresh_in_background(shared, &by_id, uid);
             Resolution::Found
         }
         Age::Expired => {
             if !shared.ondemand.gate().open() {
                 return stale_or_try_again(shared, age, config.max_stale);
             }
+            if !within_budget(shared, &by_id, uid) {
+                Counters::bump(&shared.counters.ondemand_over_budget);
+                return stale_or_try_again(shared, age, config.max_stale);
+            }
             match run_fetch(shared, &by_id) {
                 // Gone under this id; by name it may have another id now.
                 Some(Ok(FetchOutcome::Absent)) => match key {
-                    LookupKey::UserName(_) | LookupKey::GroupName(_) => resolve_miss(shared, key),
+                    LookupKey::UserName(_) | LookupKey::GroupName(_) => {
+                        resolve_miss(shared, key, uid)
+                    }
                     _ => Resolution::NotFound,
                 },
                 Some(Ok(_)) => {
@@ -120,7 +134,7 @@ fn stale_or_try_again(shared: &Shared, age: Duration, max_stale: Duration) -> Re
     }
 }
 
-fn resolve_miss(shared: &Arc<Shared>, key: &LookupKey) -> Resolution {
+fn resolve_miss(shared: &Arc<Shared>, key: &LookupKey, uid: u32) -> Resolution {
     if impossible(shared, key) {
         return Resolution::NotFound;
     }
@@ -133,6 +147,12 @@ fn resolve_miss(shared: &Arc<Shared>, key: &LookupKey) -> Resolution {
         return Resolution::NotFound;
     }
     if !shared.ondemand.gate().open() {
+        Counters::bump(&shared.counters.try_again);
+        return Resolution::TryAgain;
+    }
+    if !within_budget(shared, key, uid) {
+        // This uid alone waits; others' misses still reach the server.
+        Counters::bump(&shared.counters.ondemand_over_budget);
         Counters::bump(&shared.counters.try_again);
         return Resolution::TryAgain;
     }
@@ -180,9 +200,10 @@ fn run_fetch(shared: &Shared, key: &LookupKey) -> Option<super::fetch::FetchResu
     }
 }
 
-fn refresh_in_background(shared: &Arc<Shared>, key: &LookupKey) {
+fn refresh_in_background(shared: &Arc<Shared>, key: &LookupKey, uid: u32) {
     let od = &shared.ondemand;
-    if od.flights.in_flight(key) || !od.gate().open() {
+    // A uid past its share gets no refresh: the entry is still fresh enough to serve.
+    if od.flights.in_flight(key) || !od.gate().open() || !od.budget().admit(uid) {
         return;
     }
     let (shared, key) = (Arc::clone(shared), key.clone());

@@ -8,6 +8,7 @@ use super::gate::FailureGate;
 use super::key::LookupKey;
 use super::negative::NegativeCache;
 use super::single_flight::SingleFlight;
+use super::uid_budget::UidBudget;
 use crate::scim::client::ScimClient;
 use crate::tokens::secret::BearerToken;
 
@@ -24,6 +25,8 @@ pub struct OnDemand {
     pub negative: Mutex<NegativeCache>,
     pub flights: SingleFlight<LookupKey, FetchResult>,
     pub gate: Mutex<FailureGate>,
+    /// Each peer uid's share of the requests the gate lets through.
+    pub budget: Mutex<UidBudget>,
     pub freshness: Mutex<Freshness>,
     /// Client with the short on-demand timeout; rebuilt with the configuration.
     pub client: RwLock<Option<Arc<ScimClient>>>,
@@ -42,6 +45,9 @@ impl OnDemand {
     }
     pub fn gate(&self) -> MutexGuard<'_, FailureGate> {
         lock(&self.gate)
+    }
+    pub fn budget(&self) -> MutexGuard<'_, UidBudget> {
+        lock(&self.budget)
     }
     pub fn freshness(&self) -> MutexGuard<'_, Freshness> {
         lock(&self.freshness)

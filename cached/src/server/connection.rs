@@ -10,6 +10,7 @@
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use workbench_wire::frame::{FrameHeader, FRAME_HEADER_LEN, MAX_REQUEST_LEN};
@@ -43,8 +44,14 @@ enum ReadError {
     Garbage(DecodeError),
 }
 
-pub fn run(mut stream: UnixStream, shared: &std::sync::Arc<Shared>) {
-    let peer = Peer::of(&stream);
+/// Serves `stream` from `peer` until it closes; `idle` is set while waiting for a request
+/// (the connection table may then close it under pressure).
+pub fn run(
+    stream: &mut UnixStream,
+    peer: Option<Peer>,
+    idle: &AtomicBool,
+    shared: &std::sync::Arc<Shared>,
+) {
     if stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
         return;
     }
@@ -55,7 +62,7 @@ pub fn run(mut stream: UnixStream, shared: &std::sync::Arc<Shared>) {
     // connection is closed after it.
     let mut first = true;
     loop {
-        let (tag, payload) = match read_frame(&mut stream, shared) {
+        let (tag, payload) = match read_frame(stream, idle, shared) {
             Ok(f) => f,
             Err(ReadError::Garbage(e)) => {
                 Counters::bump(&shared.counters.bad_requests);
@@ -110,8 +117,13 @@ fn describe(peer: Option<Peer>) -> String {
     peer.map_or_else(|| "unknown peer".to_string(), |p| p.to_string())
 }
 
-fn read_frame(stream: &mut UnixStream, shared: &Shared) -> Result<(u8, Vec<u8>), ReadError> {
+fn read_frame(
+    stream: &mut UnixStream,
+    idle: &AtomicBool,
+    shared: &Shared,
+) -> Result<(u8, Vec<u8>), ReadError> {
     let mut header = [0u8; FRAME_HEADER_LEN];
+    idle.store(true, Ordering::SeqCst);
     // Wait for the first byte in slices so a stopping daemon is noticed.
     let idle_since = Instant::now();
     loop {
@@ -127,7 +139,10 @@ fn read_frame(stream: &mut UnixStream, shared: &Shared) -> Result<(u8, Vec<u8>),
             .map_err(ReadError::Io)?;
         match stream.read(&mut header[..1]) {
             Ok(0) => return Err(ReadError::Closed),
-            Ok(_) => break,
+            Ok(_) => {
+                idle.store(false, Ordering::SeqCst);
+                break;
+            }
             Err(e) if is_timeout(&e) => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(ReadError::Io(e)),

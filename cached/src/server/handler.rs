@@ -65,7 +65,9 @@ fn answer_lookup(request: &Request, peer: Option<Peer>, shared: &Arc<Shared>) ->
         Keyed::Impossible => return Status::NotFound.frame(&[]),
         Keyed::NotALookup => return Status::BadRequest.frame(b"not a lookup"),
     };
-    let mut resolution = resolve(shared, &key);
+    // A peer the kernel would not name shares one budget, never root's.
+    let uid = peer.map_or(u32::MAX, |p| p.uid);
+    let mut resolution = resolve(shared, &key, uid);
     if let (Resolution::Found, Request::ShadowByName(name)) = (&resolution, request) {
         // The user exists; its hash may still need fetching (a user added since the
         // last full copy).
@@ -77,6 +79,7 @@ fn answer_lookup(request: &Request, peer: Option<Peer>, shared: &Arc<Shared>) ->
             resolution = resolve(
                 shared,
                 &LookupKey::Shadow(String::from_utf8_lossy(name).into()),
+                uid,
             );
         }
     }

@@ -5,10 +5,12 @@
 //! | [`activation`] | taking the socket systemd bound (`workbench-cached.socket`) instead |
 //! | [`listener`] | binding the socket (0666 in a 0755 directory), accepting, the connection limit |
 //! | [`connection`] | one client: framed reads with deadlines, answers, closing on garbage |
+//! | [`connection_table`] | live connections by peer uid: per-uid budget, root's reserve, idle ones closed first |
 //! | [`peer`] | who is on the other end (`SO_PEERCRED`) and what it may see |
 //! | [`handler`] | turning a request into a response from the in-memory index |
 pub mod activation;
 pub mod connection;
+pub mod connection_table;
 pub mod handler;
 pub mod listener;
 pub mod peer;
