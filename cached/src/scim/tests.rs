@@ -41,6 +41,8 @@ fn config(server_address: ServerAddress, page_size: u32) -> Config {
         shadow_group: "shadow".into(),
         allow_insecure_http: false,
         log_level: log::LevelFilter::Info,
+        sync_max_bytes: 1 << 30,
+        sync_deadline: Duration::from_secs(600),
     }
 }
 
