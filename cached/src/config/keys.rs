@@ -68,7 +68,7 @@ impl ValueKind {
 /// `n` as the largest exact `K`/`M`/`G` unit, as a user would write it.
 fn size_text(n: u64) -> String {
     for (unit, factor) in [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)] {
-        if n >= factor && n % factor == 0 {
+        if n >= factor && n.is_multiple_of(factor) {
             return format!("{}{unit}", n / factor);
         }
     }
