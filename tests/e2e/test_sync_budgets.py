@@ -16,6 +16,7 @@ import time
 import pytest
 
 from conftest import SAMPLE, SAMPLE_USERS, show
+from polling import wait_for
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
@@ -119,3 +120,33 @@ def test_hostile_sync_is_dropped_and_the_cache_kept(label, mode, args, daemon, d
     assert st["server"]["last_error"] is None, st["server"]
     assert st["serving_stale"] is False, st
     assert st["server"]["dropped_syncs"][dropped] == 1, st["server"]
+
+
+FIRST_SYNC_DEADLINE_S = 45  # cached/src/daemon/sync.rs
+
+
+def test_first_sync_is_cut_short_so_the_daemon_gets_ready(services, server, getent):
+    """A server that pages forever at start-up, with sync-deadline at its default
+    (30 minutes): READY=1 still comes once the first sync's own deadline (45 s, below
+    systemd's default 90 s start timeout) has passed, and once the server behaves the
+    sync thread's retry copies the directory."""
+    services.stop()
+    server.control.set_fault("endless")
+    started = time.monotonic()
+    daemon = services.ensure(server, sync_max_bytes="1G")
+    ready_after = time.monotonic() - started
+    assert "sync-deadline" not in daemon.settings
+    st = daemon.status()
+    print(f"READY=1 after {ready_after:.1f} s; last_error: {st['server']['last_error']}")
+    assert st["server"]["dropped_syncs"]["past_deadline"] == 1, st["server"]
+    assert "(sync-deadline)" in st["server"]["last_error"], st["server"]
+    assert FIRST_SYNC_DEADLINE_S <= ready_after < FIRST_SYNC_DEADLINE_S + 10, ready_after
+    assert st["cached"]["users"] == 0, st["cached"]
+
+    server.control.clear_fault()
+
+    def copied():
+        s = daemon.status()
+        return s["server"]["last_sync"] is not None and s["cached"]["users"] == len(SAMPLE_USERS)
+    wait_for("the sync thread's retry copies the directory", copied, timeout=60)
+    assert SAMPLE_USERS <= set(listed(getent, "passwd"))

@@ -39,6 +39,12 @@ const ONDEMAND_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often token files are checked for changes while waiting.
 const TOKEN_POLL: Duration = Duration::from_secs(2);
 
+/// Longest the attempt before `READY=1` may take, whatever `sync-deadline` says: below
+/// systemd's default start timeout (90 s), so that a slow or hostile server cannot keep
+/// the unit from starting (and restarting for ever). A first sync cut short is retried
+/// by the sync thread with the whole `sync-deadline`.
+pub const FIRST_SYNC_DEADLINE: Duration = Duration::from_secs(45);
+
 /// Why a sync attempt did not apply a new copy.
 #[derive(Debug)]
 pub enum SyncError {
@@ -86,6 +92,8 @@ pub struct Syncer {
     /// Refusals already logged (kind, SCIM id, reason): each is logged once.
     logged_refusals: std::collections::HashSet<(EntryKind, String, &'static str)>,
     explicit_config: Option<PathBuf>,
+    /// Caps `sync-deadline` for the attempt before `READY=1`.
+    deadline_cap: Option<Duration>,
 }
 
 impl Syncer {
@@ -101,6 +109,7 @@ impl Syncer {
             empty_seen: false,
             logged_refusals: Default::default(),
             explicit_config,
+            deadline_cap: None,
         };
         s.rebuild_client(&config);
         s.publish_tokens();
@@ -186,6 +195,25 @@ impl Syncer {
         }
     }
 
+    /// The attempt before `READY=1`: [`Syncer::sync_once`] within
+    /// [`FIRST_SYNC_DEADLINE`].
+    pub fn first_sync(&mut self) -> (bool, Value) {
+        self.deadline_cap = Some(FIRST_SYNC_DEADLINE);
+        let outcome = self.sync_once();
+        self.deadline_cap = None;
+        let configured = self.shared.config().sync_deadline;
+        if !outcome.0 && configured > FIRST_SYNC_DEADLINE {
+            log::info!(
+                "the first sync after start may take at most {} s (so that the daemon is \
+                 ready within systemd's start timeout); if it ran out of time, the next \
+                 attempt has the whole sync-deadline ({} s)",
+                FIRST_SYNC_DEADLINE.as_secs(),
+                configured.as_secs()
+            );
+        }
+        outcome
+    }
+
     /// One sync attempt, reported to the shared state and returned for the CLI.
     pub fn sync_once(&mut self) -> (bool, Value) {
         let outcome = self.attempt();
@@ -265,7 +293,11 @@ impl Syncer {
         )?;
         self.set_shadow_gid(&local, &config.shadow_group);
         // One budget for the three copies: a sync is bounded as a whole (design.md §3).
-        let mut budget = SyncBudget::new(config.sync_max_bytes, config.sync_deadline);
+        let deadline = match self.deadline_cap {
+            Some(cap) => config.sync_deadline.min(cap),
+            None => config.sync_deadline,
+        };
+        let mut budget = SyncBudget::new(config.sync_max_bytes, deadline);
         let users = match client
             .fetch_all_users_shaped(&token, &mut budget, |v| map_user(&v, &config, &local))
         {

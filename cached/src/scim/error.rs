@@ -182,7 +182,7 @@ impl fmt::Display for ScimError {
             ),
             ScimError::PastDeadline { path, deadline } => write!(
                 f,
-                "GET {path}: the sync has run for sync-deadline ({} s) and is dropped",
+                "GET {path}: the sync reached its deadline after {} s (sync-deadline) and is dropped",
                 deadline.as_secs()
             ),
             ScimError::Redirect {
