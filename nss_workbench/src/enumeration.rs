@@ -21,7 +21,9 @@ use crate::error::ClientError;
 use crate::fill::{Database, Key};
 use crate::status::Failure;
 
-/// Records asked for per page.
+/// Records asked for per page. The daemon may send fewer: it also cuts pages by encoded
+/// size so that no reply exceeds the frame limit. The cursor only follows `last_key`,
+/// so a short page costs one more round trip, nothing else.
 pub const PAGE_SIZE: u32 = 256;
 
 /// Pages one `getXXent_r` call may fetch before giving up (`TRYAGAIN`): a daemon that

@@ -51,6 +51,13 @@ impl Status {
     }
 }
 
+/// Bytes of an encoded [`ListPage`] before its records: `done`, the key flag, the key
+/// and the record count.
+pub const LIST_PAGE_HEADER_LEN: usize = 1 + 1 + 4 + 4;
+
+/// Bytes an encoded [`ListPage`] adds to each record: its length prefix.
+pub const LIST_RECORD_OVERHEAD: usize = 4;
+
 /// One page of an enumeration: records (each a nested blob) plus the cursor to continue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListPage<'a> {
@@ -63,6 +70,15 @@ pub struct ListPage<'a> {
 }
 
 impl<'a> ListPage<'a> {
+    /// Length of the encoding of a page holding records of these lengths.
+    pub fn encoded_len(record_lens: impl IntoIterator<Item = usize>) -> usize {
+        record_lens
+            .into_iter()
+            .fold(LIST_PAGE_HEADER_LEN, |n, len| {
+                n.saturating_add(LIST_RECORD_OVERHEAD.saturating_add(len))
+            })
+    }
+
     pub fn encode(&self, w: &mut Writer) {
         w.u8(u8::from(self.done));
         match self.last_key {
@@ -126,6 +142,15 @@ mod tests {
         let mut w = Writer::new();
         page.encode(&mut w);
         assert_eq!(ListPage::decode(&w.buf).unwrap(), page);
+        assert_eq!(ListPage::encoded_len([a.len(), b.len()]), w.buf.len());
+        let mut empty = Writer::new();
+        ListPage {
+            records: vec![],
+            last_key: None,
+            done: true,
+        }
+        .encode(&mut empty);
+        assert_eq!(ListPage::encoded_len([]), empty.buf.len());
     }
 
     #[test]

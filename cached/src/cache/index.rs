@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use workbench_wire::codec::Writer;
 use workbench_wire::record::{GroupRecord, PasswdRecord, ShadowRecord};
+use workbench_wire::response::{LIST_PAGE_HEADER_LEN, LIST_RECORD_OVERHEAD};
 
 use crate::directory::model::{Directory, PosixGroup, PosixUser, ShadowEntry};
 
@@ -186,18 +187,21 @@ impl Index {
         self.group_by_name.contains_key(name)
     }
 
-    /// Users after `after` in uid order, at most `max`; returns records and whether the
-    /// listing is complete.
-    pub fn passwd_page(&self, after: Option<u32>, max: usize) -> Page<'_> {
-        page(&self.user_by_uid, &self.users, after, max)
+    /// Users after `after` in uid order: at most `max` records, and no more than fit in
+    /// `max_bytes` once encoded as a `ListPage`; returns records and whether the listing
+    /// is complete.
+    pub fn passwd_page(&self, after: Option<u32>, max: usize, max_bytes: usize) -> Page<'_> {
+        page(&self.user_by_uid, &self.users, after, max, max_bytes)
     }
 
-    pub fn group_page(&self, after: Option<u32>, max: usize) -> Page<'_> {
-        page(&self.group_by_gid, &self.groups, after, max)
+    /// Groups after `after` in gid order; as [`Index::passwd_page`].
+    pub fn group_page(&self, after: Option<u32>, max: usize, max_bytes: usize) -> Page<'_> {
+        page(&self.group_by_gid, &self.groups, after, max, max_bytes)
     }
 
-    pub fn shadow_page(&self, after: Option<u32>, max: usize) -> Page<'_> {
-        page(&self.shadow_by_uid, &self.shadow, after, max)
+    /// Shadow entries after `after` in uid order; as [`Index::passwd_page`].
+    pub fn shadow_page(&self, after: Option<u32>, max: usize, max_bytes: usize) -> Page<'_> {
+        page(&self.shadow_by_uid, &self.shadow, after, max, max_bytes)
     }
 }
 
@@ -209,11 +213,15 @@ pub struct Page<'a> {
     pub done: bool,
 }
 
+/// Cut by encoded bytes as well as by count: record sizes vary by three orders of
+/// magnitude (a 1 KB gecos, a 4 KB home, a group of 100,000 members), so no record count
+/// keeps every page under the frame limit.
 fn page<'a>(
     order: &BTreeMap<u32, usize>,
     entries: &'a [Encoded],
     after: Option<u32>,
     max: usize,
+    max_bytes: usize,
 ) -> Page<'a> {
     use std::ops::Bound::{Excluded, Unbounded};
     let lower = match after {
@@ -223,12 +231,34 @@ fn page<'a>(
     let mut it = order.range((lower, Unbounded)).peekable();
     let mut records = Vec::new();
     let mut last_key = after;
+    let mut bytes = LIST_PAGE_HEADER_LEN;
     while records.len() < max {
-        let Some((_, &i)) = it.next() else { break };
-        if let Some(e) = entries.get(i) {
-            records.push(e.bytes.as_slice());
+        let Some(&(_, &i)) = it.peek() else { break };
+        let Some(e) = entries.get(i) else {
+            it.next();
+            continue;
+        };
+        let cost = LIST_RECORD_OVERHEAD.saturating_add(e.bytes.len());
+        if bytes.saturating_add(cost) > max_bytes {
+            if !records.is_empty() {
+                break;
+            }
+            // Validation keeps every record far below a page (MAX_GECOS, MAX_HOME,
+            // MAX_MEMBERS), so this cannot happen; if it did, leaving one entry out is
+            // better than an enumeration that can never get past it.
+            log::error!(
+                "entry with id {} encodes to {} bytes, more than a page holds: not listed",
+                e.key,
+                e.bytes.len()
+            );
             last_key = Some(e.key);
+            it.next();
+            continue;
         }
+        bytes += cost;
+        records.push(e.bytes.as_slice());
+        last_key = Some(e.key);
+        it.next();
     }
     let done = it.peek().is_none();
     Page {
@@ -348,14 +378,14 @@ mod tests {
     #[test]
     fn pages_walk_in_key_order() {
         let ix = Index::build(&dir());
-        let p1 = ix.passwd_page(None, 1);
+        let p1 = ix.passwd_page(None, 1, usize::MAX);
         assert_eq!(p1.records.len(), 1);
         assert_eq!(p1.last_key, Some(1001));
         assert!(!p1.done);
-        let p2 = ix.passwd_page(p1.last_key, 1);
+        let p2 = ix.passwd_page(p1.last_key, 1, usize::MAX);
         assert_eq!(p2.last_key, Some(1002));
         assert!(p2.done);
-        let p3 = ix.passwd_page(p2.last_key, 10);
+        let p3 = ix.passwd_page(p2.last_key, 10, usize::MAX);
         assert!(p3.records.is_empty());
         assert!(p3.done);
     }

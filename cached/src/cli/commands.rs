@@ -212,10 +212,11 @@ pub fn render_status(doc: &Value) -> String {
 /// Human-readable `sync` report.
 pub fn render_sync(doc: &Value) -> String {
     let mut out = format!(
-        "sync ok: {} users, {} groups in {} ms\n",
+        "sync ok: {} users, {} groups in {} ms, {} bytes read\n",
         text(s(doc, &["users"])),
         text(s(doc, &["groups"])),
-        text(s(doc, &["duration_ms"]))
+        text(s(doc, &["duration_ms"])),
+        text(s(doc, &["bytes"]))
     );
     for kind in ["users", "groups"] {
         for change in ["added", "removed", "changed"] {

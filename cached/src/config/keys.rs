@@ -25,6 +25,9 @@ pub enum ValueKind {
     Seconds { min: u64, max: u64 },
     /// A whole number within `min..=max`.
     Count { min: u32, max: u32 },
+    /// A size in bytes within `min..=max`, digits with an optional `K`, `M` or `G`
+    /// suffix (powers of 1024).
+    Bytes { min: u64, max: u64 },
     /// A uid or gid; at least 1 (0 is root and never comes from the directory).
     MinimumId,
     /// `0`/`1`, also `true`/`false`, `yes`/`no`, `on`/`off` (any case).
@@ -49,12 +52,27 @@ impl ValueKind {
                 format!("a whole number of seconds ({min}..={max})")
             }
             ValueKind::Count { min, max } => format!("a whole number ({min}..={max})"),
+            ValueKind::Bytes { min, max } => format!(
+                "a size in bytes, optionally with a K, M or G suffix (powers of 1024) ({}..={})",
+                size_text(min),
+                size_text(max)
+            ),
             ValueKind::MinimumId => format!("a whole number (1..={MAX_ID}); 0 is refused: must be at least 1"),
             ValueKind::Bool => "0 or 1 (also true/false, yes/no, on/off)".to_string(),
             ValueKind::GroupName => "a group name (no ':', whitespace or control characters)".to_string(),
             ValueKind::LogLevel => "one of error, warn, info, debug".to_string(),
         }
     }
+}
+
+/// `n` as the largest exact `K`/`M`/`G` unit, as a user would write it.
+fn size_text(n: u64) -> String {
+    for (unit, factor) in [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)] {
+        if n >= factor && n.is_multiple_of(factor) {
+            return format!("{}{unit}", n / factor);
+        }
+    }
+    n.to_string()
 }
 
 /// A key's default.
@@ -120,6 +138,8 @@ pub const ENUMERATE: &str = "enumerate";
 pub const SHADOW_GROUP: &str = "shadow-group";
 pub const ALLOW_INSECURE_HTTP: &str = "allow-insecure-http";
 pub const LOG_LEVEL: &str = "log-level";
+pub const SYNC_MAX_BYTES: &str = "sync-max-bytes";
+pub const SYNC_DEADLINE: &str = "sync-deadline";
 
 /// Every key, in the order `check-config` and the man page list them (design.md §3).
 pub static KEYS: &[KeySpec] = &[
@@ -195,6 +215,25 @@ pub static KEYS: &[KeySpec] = &[
         default: DefaultValue::Value("500"),
         kind: ValueKind::Count { min: 1, max: 10_000 },
         doc: "SCIM page size (the count parameter)",
+    },
+    // Sized for design.md §8 (100,000 users, 10,000 groups, groups of 20,000 members):
+    // about 1 KB of JSON per user, fetched twice (user and admin token), and about
+    // 2,000,000 memberships at ~100 bytes each make a full copy of ~400 MB; 2G leaves a
+    // fivefold margin. 400 pages of 500 at up to 2 s each take ~15 minutes: 30 minutes.
+    KeySpec {
+        name: SYNC_MAX_BYTES,
+        default: DefaultValue::Value("2G"),
+        kind: ValueKind::Bytes {
+            min: 1 << 20,
+            max: 1 << 40,
+        },
+        doc: "most bytes of response bodies one sync may read (Users, Groups and the admin copy together); past it the sync is dropped and the cache kept",
+    },
+    KeySpec {
+        name: SYNC_DEADLINE,
+        default: DefaultValue::Value("1800"),
+        kind: ValueKind::Seconds { min: 2, max: 86_400 },
+        doc: "seconds one sync may take; past it the sync is dropped and the cache kept",
     },
     KeySpec {
         name: MIN_UID,
@@ -291,6 +330,8 @@ mod tests {
         assert_eq!(d(SYNC_INTERVAL), "600");
         assert_eq!(d(REQUEST_TIMEOUT), "5");
         assert_eq!(d(PAGE_SIZE), "500");
+        assert_eq!(d(SYNC_MAX_BYTES), "2G");
+        assert_eq!(d(SYNC_DEADLINE), "1800");
         assert_eq!(d(MIN_UID), "1000");
         assert_eq!(d(MIN_GID), "1000");
         assert_eq!(d(SHADOW_GROUP), "shadow");

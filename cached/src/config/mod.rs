@@ -57,4 +57,8 @@ pub struct Config {
     pub shadow_group: String,
     pub allow_insecure_http: bool,
     pub log_level: log::LevelFilter,
+    /// Most response-body bytes one sync may read (`sync-max-bytes`).
+    pub sync_max_bytes: u64,
+    /// Longest one sync may take (`sync-deadline`).
+    pub sync_deadline: Duration,
 }

@@ -305,6 +305,13 @@ impl Collector {
         }
     }
 
+    fn bytes(&self, key: &str) -> Result<u64, ConfigError> {
+        match self.get(key)?.value {
+            Value::Bytes(n) => Ok(n),
+            _ => Err(Self::mismatch(key)),
+        }
+    }
+
     fn flag(&self, key: &str) -> Result<bool, ConfigError> {
         match self.get(key)?.value {
             Value::Bool(b) => Ok(b),
@@ -363,6 +370,8 @@ impl Collector {
             shadow_group: self.text(keys::SHADOW_GROUP)?,
             allow_insecure_http,
             log_level,
+            sync_max_bytes: self.bytes(keys::SYNC_MAX_BYTES)?,
+            sync_deadline: self.seconds(keys::SYNC_DEADLINE)?,
         })
     }
 }
@@ -490,6 +499,8 @@ pub(crate) mod tests {
              sync-interval=60\n\
              request-timeout=2\n\
              page-size=10000\n\
+             sync-max-bytes=64M\n\
+             sync-deadline=120\n\
              min-uid=500\n\
              min-gid=600\n\
              default-shell=/bin/zsh\n\
@@ -513,6 +524,8 @@ pub(crate) mod tests {
         assert_eq!(c.ca_file, Some(PathBuf::from("/ca.pem")));
         assert_eq!(c.negative_ttl, Duration::ZERO);
         assert_eq!(c.page_size, 10_000);
+        assert_eq!(c.sync_max_bytes, 64 << 20);
+        assert_eq!(c.sync_deadline, Duration::from_secs(120));
         assert_eq!((c.min_uid, c.min_gid), (500, 600));
         assert_eq!(c.home_root, "/users");
         assert!(!c.user_private_groups && !c.enumerate && c.allow_insecure_http);

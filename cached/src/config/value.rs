@@ -14,6 +14,7 @@ pub enum Value {
     Text(String),
     Seconds(u64),
     Number(u32),
+    Bytes(u64),
     Bool(bool),
     Level(log::LevelFilter),
 }
@@ -46,6 +47,10 @@ pub fn parse_value(kind: ValueKind, text: &str) -> Result<Value, Option<String>>
             Some(n) if n >= u64::from(min) && n <= u64::from(max) => {
                 u32::try_from(n).map(Value::Number).map_err(|_| None)
             }
+            _ => Err(None),
+        },
+        ValueKind::Bytes { min, max } => match size(text) {
+            Some(n) if (min..=max).contains(&n) => Ok(Value::Bytes(n)),
             _ => Err(None),
         },
         ValueKind::MinimumId => match whole_number(text) {
@@ -88,6 +93,17 @@ fn whole_number(text: &str) -> Option<u64> {
         return None;
     }
     text.parse().ok()
+}
+
+/// Digits with an optional `K`, `M` or `G` suffix (either case; powers of 1024).
+fn size(text: &str) -> Option<u64> {
+    let (digits, shift) = match text.as_bytes().last()? {
+        b'k' | b'K' => (&text[..text.len() - 1], 10),
+        b'm' | b'M' => (&text[..text.len() - 1], 20),
+        b'g' | b'G' => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    whole_number(digits)?.checked_mul(1u64 << shift)
 }
 
 fn absolute_path(text: &str, passwd_field: bool) -> Result<PathBuf, Option<String>> {
@@ -168,6 +184,38 @@ mod tests {
         assert_eq!(parse_value(k, "10000"), Ok(Value::Number(10_000)));
         assert!(parse_value(k, "0").is_err());
         assert!(parse_value(k, "10001").is_err());
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        let k = ValueKind::Bytes {
+            min: 1 << 20,
+            max: 1 << 40,
+        };
+        assert_eq!(parse_value(k, "2G"), Ok(Value::Bytes(2 << 30)));
+        assert_eq!(parse_value(k, "3m"), Ok(Value::Bytes(3 << 20)));
+        assert_eq!(parse_value(k, "1024K"), Ok(Value::Bytes(1 << 20)));
+        assert_eq!(parse_value(k, "1048576"), Ok(Value::Bytes(1 << 20)));
+        assert_eq!(parse_value(k, "1024G"), Ok(Value::Bytes(1 << 40)));
+        for bad in [
+            "",
+            "G",
+            "1048575",
+            "1023K",
+            "1025G",
+            "2 G",
+            "2GB",
+            "2T",
+            "-2G",
+            "1.5G",
+            "99999999999999999999G",
+        ] {
+            assert!(parse_value(k, bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            k.expected(),
+            "a size in bytes, optionally with a K, M or G suffix (powers of 1024) (1M..=1024G)"
+        );
     }
 
     #[test]

@@ -125,8 +125,9 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
     }
 
     // One attempt before READY=1 so that a node that boots with the server up has its
-    // users by the time nss-user-lookup.target is reached. Bounded by request-timeout.
-    let report = syncer.sync_once();
+    // users by the time nss-user-lookup.target is reached. Bounded by the first-sync
+    // deadline, so READY=1 comes within systemd's start timeout however slow the server.
+    let report = syncer.first_sync();
     // No CLI can have asked yet: the socket was not being served before this attempt.
     syncer.finish_attempt(report, 0);
     notify::notify("READY=1");

@@ -42,11 +42,39 @@ pub struct Counters {
     pub stale_answers: AtomicU64,
     /// Lookups answered `TRYAGAIN` (server unreachable, nothing usable cached).
     pub try_again: AtomicU64,
+    /// Syncs dropped, by why (a hostile or broken server; design.md §3, §2).
+    pub dropped_syncs: DroppedSyncs,
+}
+
+/// Syncs dropped (cache kept) because the server's answers broke a bound.
+#[derive(Debug, Default)]
+pub struct DroppedSyncs {
+    /// Past `sync-max-bytes`.
+    pub over_max_bytes: AtomicU64,
+    /// Past `sync-deadline`.
+    pub past_deadline: AtomicU64,
+    /// Pages missing or inconsistent (`totalResults` changing, wrong `startIndex` …).
+    pub incomplete: AtomicU64,
+    /// One response over the per-page cap, or an absurd `totalResults`.
+    pub too_large: AtomicU64,
 }
 
 impl Counters {
     pub fn bump(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a sync dropped because of `e`, when `e` is a bound the server broke.
+    pub fn count_dropped_sync(&self, e: &crate::scim::ScimError) {
+        use crate::scim::ScimError;
+        let d = &self.dropped_syncs;
+        match e {
+            ScimError::OverBudget { .. } => Self::bump(&d.over_max_bytes),
+            ScimError::PastDeadline { .. } => Self::bump(&d.past_deadline),
+            ScimError::Incomplete { .. } => Self::bump(&d.incomplete),
+            ScimError::TooLarge { .. } => Self::bump(&d.too_large),
+            _ => {}
+        }
     }
 }
 

@@ -36,6 +36,12 @@ pub fn build(shared: &Shared, root: bool) -> Value {
             "last_attempt": health.last_attempt.map(rfc3339),
             "last_error": health.last_error,
             "consecutive_failures": health.consecutive_failures,
+            "dropped_syncs": {
+                "over_max_bytes": c.dropped_syncs.over_max_bytes.load(Ordering::Relaxed),
+                "past_deadline": c.dropped_syncs.past_deadline.load(Ordering::Relaxed),
+                "incomplete": c.dropped_syncs.incomplete.load(Ordering::Relaxed),
+                "too_large": c.dropped_syncs.too_large.load(Ordering::Relaxed),
+            },
         },
         "tokens": {
             "user": health.user_token.as_str(),

@@ -18,9 +18,12 @@ use crate::daemon::jitter::Jitter;
 use crate::daemon::state::{Shared, NO_GID};
 use crate::daemon::token_slots::TokenSlot;
 use crate::directory::local_accounts::LocalAccounts;
-use crate::directory::mapping::{build_directory_mapped, keep_shadow_fields, map_user};
+use crate::directory::mapping::{
+    build_directory_mapped, keep_shadow_fields, map_arrived_group, map_user,
+};
 use crate::directory::model::{Directory, EntryKind};
 use crate::ondemand::state::UsableTokens;
+use crate::scim::budget::SyncBudget;
 use crate::scim::client::ScimClient;
 use crate::scim::error::ScimError;
 use crate::tokens::file::TokenKind;
@@ -35,6 +38,12 @@ const ONDEMAND_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How often token files are checked for changes while waiting.
 const TOKEN_POLL: Duration = Duration::from_secs(2);
+
+/// Longest the attempt before `READY=1` may take, whatever `sync-deadline` says: below
+/// systemd's default start timeout (90 s), so that a slow or hostile server cannot keep
+/// the unit from starting (and restarting for ever). A first sync cut short is retried
+/// by the sync thread with the whole `sync-deadline`.
+pub const FIRST_SYNC_DEADLINE: Duration = Duration::from_secs(45);
 
 /// Why a sync attempt did not apply a new copy.
 #[derive(Debug)]
@@ -83,6 +92,8 @@ pub struct Syncer {
     /// Refusals already logged (kind, SCIM id, reason): each is logged once.
     logged_refusals: std::collections::HashSet<(EntryKind, String, &'static str)>,
     explicit_config: Option<PathBuf>,
+    /// Caps `sync-deadline` for the attempt before `READY=1`.
+    deadline_cap: Option<Duration>,
 }
 
 impl Syncer {
@@ -98,6 +109,7 @@ impl Syncer {
             empty_seen: false,
             logged_refusals: Default::default(),
             explicit_config,
+            deadline_cap: None,
         };
         s.rebuild_client(&config);
         s.publish_tokens();
@@ -183,6 +195,25 @@ impl Syncer {
         }
     }
 
+    /// The attempt before `READY=1`: [`Syncer::sync_once`] within
+    /// [`FIRST_SYNC_DEADLINE`].
+    pub fn first_sync(&mut self) -> (bool, Value) {
+        self.deadline_cap = Some(FIRST_SYNC_DEADLINE);
+        let outcome = self.sync_once();
+        self.deadline_cap = None;
+        let configured = self.shared.config().sync_deadline;
+        if !outcome.0 && configured > FIRST_SYNC_DEADLINE {
+            log::info!(
+                "the first sync after start may take at most {} s (so that the daemon is \
+                 ready within systemd's start timeout); if it ran out of time, the next \
+                 attempt has the whole sync-deadline ({} s)",
+                FIRST_SYNC_DEADLINE.as_secs(),
+                configured.as_secs()
+            );
+        }
+        outcome
+    }
+
     /// One sync attempt, reported to the shared state and returned for the CLI.
     pub fn sync_once(&mut self) -> (bool, Value) {
         let outcome = self.attempt();
@@ -215,6 +246,7 @@ impl Syncer {
                     "changes": diff(&before, &after),
                     "refused": after_refused_total(&self.shared),
                     "shadow": if applied.shadow_updated { "updated" } else { "kept" },
+                    "bytes": applied.bytes,
                     "warning": applied.admin_error,
                 });
                 (true, report)
@@ -223,6 +255,7 @@ impl Syncer {
                 let msg = e.to_string();
                 if let SyncError::Scim { source, .. } = &e {
                     h.reachable = Some(answered(source));
+                    self.shared.counters.count_dropped_sync(source);
                 }
                 h.empty_pending = matches!(e, SyncError::WouldEmpty);
                 h.consecutive_failures = h.consecutive_failures.saturating_add(1);
@@ -259,7 +292,15 @@ impl Syncer {
             },
         )?;
         self.set_shadow_gid(&local, &config.shadow_group);
-        let users = match client.fetch_all_users_shaped(&token, |v| map_user(&v, &config, &local)) {
+        // One budget for the three copies: a sync is bounded as a whole (design.md §3).
+        let deadline = match self.deadline_cap {
+            Some(cap) => config.sync_deadline.min(cap),
+            None => config.sync_deadline,
+        };
+        let mut budget = SyncBudget::new(config.sync_max_bytes, deadline);
+        let users = match client
+            .fetch_all_users_shaped(&token, &mut budget, |v| map_user(&v, &config, &local))
+        {
             Ok(u) => u,
             Err(e) => {
                 if e.is_auth() {
@@ -271,38 +312,59 @@ impl Syncer {
                 });
             }
         };
-        let groups = client.fetch_all_groups(&token).map_err(|e| {
-            if e.is_auth() {
-                self.user_token.mark_rejected();
-            }
-            SyncError::Scim {
-                what: "Groups",
-                source: e,
-            }
-        })?;
+        // Groups are mapped as their pages arrive too: a group of 20,000 members is a
+        // few hundred KB of member ids, not megabytes of JSON objects.
+        let groups = client
+            .fetch_all_groups_shaped(&token, &mut budget, |v| {
+                map_arrived_group(&v, &config, &local)
+            })
+            .map_err(|e| {
+                if e.is_auth() {
+                    self.user_token.mark_rejected();
+                }
+                SyncError::Scim {
+                    what: "Groups",
+                    source: e,
+                }
+            })?;
         self.user_token.mark_accepted();
         // Shadow: only with the admin token, and only for shadow data.
         let mut admin_error = None;
         let admin_users = match self.admin_token.for_sync().cloned() {
             // Only id, active and the hash are kept from each resource as its page
             // arrives: the admin copy is not a second copy of the whole directory.
-            Some(admin) => match client.fetch_all_users_shaped(&admin, keep_shadow_fields) {
-                Ok(u) => {
-                    self.admin_token.mark_accepted();
-                    Some(u)
-                }
-                Err(e) => {
-                    if e.is_auth() {
-                        self.admin_token.mark_rejected();
+            Some(admin) => {
+                match client.fetch_all_users_shaped(&admin, &mut budget, keep_shadow_fields) {
+                    Ok(u) => {
+                        self.admin_token.mark_accepted();
+                        Some(u)
                     }
-                    admin_error = Some(format!("shadow data not refreshed: {e}"));
-                    None
+                    // The budget is the sync's, not the admin copy's: past it the whole sync
+                    // is dropped, as the design says, rather than applied without shadow.
+                    Err(e @ (ScimError::OverBudget { .. } | ScimError::PastDeadline { .. })) => {
+                        return Err(SyncError::Scim {
+                            what: "Users (admin token)",
+                            source: e,
+                        });
+                    }
+                    Err(e) => {
+                        if e.is_auth() {
+                            self.admin_token.mark_rejected();
+                        }
+                        admin_error = Some(format!("shadow data not refreshed: {e}"));
+                        None
+                    }
                 }
-            },
+            }
             None => None,
         };
+        log::debug!(
+            "sync read {} bytes of {} allowed",
+            budget.used_bytes(),
+            budget.max_bytes()
+        );
         let mut dir =
-            build_directory_mapped(users, &groups, admin_users.as_deref(), &config, &local);
+            build_directory_mapped(users, groups, admin_users.as_deref(), &config, &local);
         let current = self.shared.directory();
         if dir.users.is_empty() && !current.users.is_empty() && !self.empty_seen {
             self.empty_seen = true;
@@ -333,6 +395,7 @@ impl Syncer {
         Ok(Applied {
             shadow_updated,
             admin_error,
+            bytes: budget.used_bytes(),
         })
     }
 
@@ -473,6 +536,7 @@ fn answered(e: &ScimError) -> bool {
         e,
         ScimError::Connect { .. }
             | ScimError::Timeout { .. }
+            | ScimError::PastDeadline { .. }
             | ScimError::Tls { .. }
             | ScimError::Config(_)
     )
@@ -481,6 +545,8 @@ fn answered(e: &ScimError) -> bool {
 struct Applied {
     shadow_updated: bool,
     admin_error: Option<String>,
+    /// Response bytes the sync read (against `sync-max-bytes`).
+    bytes: u64,
 }
 
 fn after_refused_total(shared: &Shared) -> u64 {

@@ -21,7 +21,7 @@ use super::model::{
 };
 use super::validate::{
     check_field, check_home, check_id, check_name, excerpt, is_crypt_hash,
-    truncate_at_char_boundary, Problem, MAX_GECOS, MAX_SCIM_ID,
+    truncate_at_char_boundary, Problem, MAX_GECOS, MAX_MEMBERS, MAX_SCIM_ID,
 };
 use crate::config::Config;
 use crate::scim::attributes as attr;
@@ -52,6 +52,10 @@ pub fn build_directory(
     local: &LocalAccounts,
 ) -> Directory {
     let mapped = users.iter().map(|v| map_user(v, cfg, local)).collect();
+    let groups = groups
+        .iter()
+        .map(|v| map_arrived_group(v, cfg, local))
+        .collect();
     build_directory_mapped(mapped, groups, admin_users, cfg, local)
 }
 
@@ -60,11 +64,30 @@ pub fn build_directory(
 /// as JSON.
 pub type MappedUser = Result<PosixUser, Refusal>;
 
-/// [`build_directory`] from users already mapped one by one with [`map_user`] (same
-/// `cfg` and `local`), in server order.
+/// One Group resource as [`map_arrived_group`] left it. A sync maps each group as its
+/// page arrives and keeps only this (a few names and the member ids), never the Groups
+/// copy as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrivedGroup {
+    /// The gid the resource claims, even when the group is refused: a user private
+    /// group must never stand in for a group the server does have.
+    pub claimed_gid: Option<u32>,
+    pub mapped: Result<MappedGroup, Refusal>,
+}
+
+/// Maps one Group resource for [`build_directory_mapped`].
+pub fn map_arrived_group(v: &Value, cfg: &Config, local: &LocalAccounts) -> ArrivedGroup {
+    ArrivedGroup {
+        claimed_gid: claimed_gid(v),
+        mapped: map_group(v, cfg, local),
+    }
+}
+
+/// [`build_directory`] from users and groups already mapped one by one with
+/// [`map_user`] and [`map_arrived_group`] (same `cfg` and `local`), in server order.
 pub fn build_directory_mapped(
     users: Vec<MappedUser>,
-    groups: &[Value],
+    groups: Vec<ArrivedGroup>,
     admin_users: Option<&[Value]>,
     cfg: &Config,
     local: &LocalAccounts,
@@ -89,11 +112,11 @@ pub fn build_directory_mapped(
     // Every gid some SCIM group claims, even a group refused for another reason: a user
     // private group must never stand in for a group the server does have.
     let mut claimed_gids: HashSet<u32> = HashSet::new();
-    for v in groups {
-        if let Some(gid) = claimed_gid(v) {
+    for arrived in groups {
+        if let Some(gid) = arrived.claimed_gid {
             claimed_gids.insert(gid);
         }
-        match map_group(v, cfg, local) {
+        match arrived.mapped {
             Ok(g) => group_candidates.push(g),
             Err(r) => refused.push(r),
         }
@@ -514,6 +537,15 @@ fn group_fields(
     };
     let member_ids = match get(obj, attr::MEMBERS) {
         None => Vec::new(),
+        Some(Value::Array(members)) if members.len() > MAX_MEMBERS => {
+            return Err(Problem::new(
+                RefusalReason::FieldTooLong,
+                format!(
+                    "members lists {} values, more than {MAX_MEMBERS}",
+                    members.len()
+                ),
+            ))
+        }
         Some(Value::Array(members)) => members
             .iter()
             .filter_map(|m| match m.get(attr::MEMBER_VALUE) {

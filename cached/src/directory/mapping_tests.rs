@@ -656,6 +656,48 @@ fn group_of_twenty_thousand_members() {
 }
 
 #[test]
+fn group_with_more_member_values_than_a_frame_can_hold_is_refused() {
+    use crate::directory::validate::MAX_MEMBERS;
+    let ids: Vec<String> = (0..=MAX_MEMBERS).map(|i| format!("u{i}")).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let d = build(
+        &[user("u1", "amy", 2000)],
+        &[
+            group("huge", "everyone", 5000, &id_refs),
+            group("ok", "fine", 5001, &id_refs[..MAX_MEMBERS]),
+        ],
+    );
+    assert!(d.groups.iter().all(|g| g.name != "everyone"));
+    let r = d.refused.iter().find(|r| r.scim_id == "huge").unwrap();
+    assert_eq!(r.reason, RefusalReason::FieldTooLong);
+    assert!(r.detail.contains("more than 100000"), "{}", r.detail);
+    let fine = d.groups.iter().find(|g| g.name == "fine").unwrap();
+    assert_eq!(fine.members, ["amy"]);
+}
+
+#[test]
+fn groups_mapped_as_they_arrive_build_the_same_directory() {
+    let users = vec![user("a", "amy", 2000), user("b", "bob", 2001)];
+    let groups = vec![
+        group("g1", "devs", 3000, &["a", "b", "nobody"]),
+        group("g2", "bad name!", 2001, &["a"]),
+        json!({"id": "g3", "displayName": "nogid"}),
+    ];
+    let cfg = cfg();
+    let local = local();
+    let whole = build_directory(&users, &groups, None, &cfg, &local);
+    let mapped = users.iter().map(|v| map_user(v, &cfg, &local)).collect();
+    let arrived = groups
+        .iter()
+        .map(|v| map_arrived_group(v, &cfg, &local))
+        .collect();
+    let per_page = build_directory_mapped(mapped, arrived, None, &cfg, &local);
+    assert_eq!(per_page, whole);
+    // g2 claims bob's gid: no private group may stand in for it.
+    assert!(per_page.groups.iter().all(|g| g.name != "bob"));
+}
+
+#[test]
 fn no_json_shape_panics() {
     let shapes = vec![
         json!(null),

@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::attributes::{GROUPS_ENDPOINT, USERS_ENDPOINT};
+use super::budget::SyncBudget;
 use super::error::ScimError;
 use super::lookup::{lookup_groups, lookup_users, GroupFilter, UserFilter};
 use super::paging::{fetch_all, fetch_all_shaped};
@@ -43,10 +44,12 @@ impl ScimClient {
     }
 
     /// Every User, each passed through `shape` as its page arrives (mapped, or cut to a
-    /// few attributes), so that the caller never holds the whole directory as JSON.
+    /// few attributes), so that the caller never holds the whole directory as JSON;
+    /// every page is paid for out of the sync's `budget`.
     pub fn fetch_all_users_shaped<T>(
         &self,
         token: &BearerToken,
+        budget: &mut SyncBudget,
         shape: impl FnMut(Value) -> T,
     ) -> Result<Vec<T>, ScimError> {
         fetch_all_shaped(
@@ -54,6 +57,7 @@ impl ScimClient {
             token,
             USERS_ENDPOINT,
             self.page_size,
+            budget,
             shape,
         )
     }
@@ -61,6 +65,24 @@ impl ScimClient {
     /// Every group resource, raw, all pages or an error (never a partial copy).
     pub fn fetch_all_groups(&self, token: &BearerToken) -> Result<Vec<Value>, ScimError> {
         fetch_all(&self.transport, token, GROUPS_ENDPOINT, self.page_size)
+    }
+
+    /// Every Group, each passed through `shape` as its page arrives; as
+    /// [`ScimClient::fetch_all_users_shaped`].
+    pub fn fetch_all_groups_shaped<T>(
+        &self,
+        token: &BearerToken,
+        budget: &mut SyncBudget,
+        shape: impl FnMut(Value) -> T,
+    ) -> Result<Vec<T>, ScimError> {
+        fetch_all_shaped(
+            &self.transport,
+            token,
+            GROUPS_ENDPOINT,
+            self.page_size,
+            budget,
+            shape,
+        )
     }
 
     /// The users matching `filter` exactly (usually zero or one). An empty vector means

@@ -8,6 +8,7 @@
 //! hostile server cannot forge log lines.
 
 use std::fmt;
+use std::time::Duration;
 
 /// Longest server-provided text kept in an error (SCIM `detail`, `Location`).
 const MAX_SERVER_TEXT: usize = 300;
@@ -50,6 +51,12 @@ pub enum ScimError {
     /// before `totalResults`, `totalResults` changed between pages, the server answered
     /// another `startIndex` than asked. The whole copy must be dropped.
     Incomplete { path: String, reason: String },
+    /// The sync's byte budget (`sync-max-bytes`) ran out during this response: the
+    /// server sent more than a whole copy may take. The whole sync must be dropped.
+    OverBudget { path: String, max_bytes: u64 },
+    /// The sync's deadline (`sync-deadline`) passed before this request could finish.
+    /// The whole sync must be dropped.
+    PastDeadline { path: String, deadline: Duration },
     /// A 3xx answer. Redirects are never followed: the token must not go elsewhere.
     Redirect {
         path: String,
@@ -80,7 +87,9 @@ impl ScimError {
             | ScimError::Transport { .. }
             | ScimError::Malformed { .. }
             | ScimError::TooLarge { .. }
-            | ScimError::Incomplete { .. } => true,
+            | ScimError::Incomplete { .. }
+            | ScimError::OverBudget { .. }
+            | ScimError::PastDeadline { .. } => true,
             ScimError::Http { status, .. } => *status >= 500 || *status == 429,
             ScimError::Config(_)
             | ScimError::InvalidToken { .. }
@@ -120,6 +129,8 @@ impl ScimError {
             | ScimError::Malformed { path, .. }
             | ScimError::TooLarge { path, .. }
             | ScimError::Incomplete { path, .. }
+            | ScimError::OverBudget { path, .. }
+            | ScimError::PastDeadline { path, .. }
             | ScimError::Redirect { path, .. } => path,
         }
     }
@@ -164,6 +175,16 @@ impl fmt::Display for ScimError {
             ScimError::Incomplete { path, reason } => {
                 write!(f, "GET {path}: incomplete copy: {reason}")
             }
+            ScimError::OverBudget { path, max_bytes } => write!(
+                f,
+                "GET {path}: the sync has read sync-max-bytes ({max_bytes} bytes) of responses \
+                 and is dropped"
+            ),
+            ScimError::PastDeadline { path, deadline } => write!(
+                f,
+                "GET {path}: the sync reached its deadline after {} s (sync-deadline) and is dropped",
+                deadline.as_secs()
+            ),
             ScimError::Redirect {
                 path,
                 status,

@@ -1,5 +1,6 @@
 //! Client for the Workbench SCIM API (design.md §2).
 pub mod attributes;
+pub mod budget;
 pub mod client;
 pub mod error;
 pub mod lookup;

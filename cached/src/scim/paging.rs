@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::attributes::{COUNT, ID, SCHEMAS};
 use super::attributes::{LIST_RESPONSE, RESOURCES, START_INDEX, TOTAL_RESULTS};
+use super::budget::SyncBudget;
 use super::error::ScimError;
 use super::nesting;
 use super::transport::HttpTransport;
@@ -112,16 +113,20 @@ pub fn fetch_all(
     endpoint: &str,
     page_size: u32,
 ) -> Result<Vec<Value>, ScimError> {
-    fetch_all_shaped(transport, token, endpoint, page_size, |v| v)
+    let mut budget = SyncBudget::unlimited();
+    fetch_all_shaped(transport, token, endpoint, page_size, &mut budget, |v| v)
 }
 
 /// [`fetch_all`], keeping `shape(resource)` instead of each resource as it arrives, so
-/// that no more than one page is ever held as JSON.
+/// that no more than one page is ever held as JSON, and paying for every page out of
+/// `budget`: a server that pages forever or sends huge pages ends the copy with
+/// [`ScimError::OverBudget`] or [`ScimError::PastDeadline`] (design.md §3).
 pub fn fetch_all_shaped<T>(
     transport: &HttpTransport,
     token: &BearerToken,
     endpoint: &str,
     page_size: u32,
+    budget: &mut SyncBudget,
     mut shape: impl FnMut(Value) -> T,
 ) -> Result<Vec<T>, ScimError> {
     let count = page_size.max(1);
@@ -137,7 +142,7 @@ pub fn fetch_all_shaped<T>(
             reason,
         };
         let body = transport
-            .get(&relative, token)?
+            .get_within(&relative, token, budget)?
             .into_ok_body(&path, false)?;
         let page = parse_list_response(&body, &path)?;
         drop(body);

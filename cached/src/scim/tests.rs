@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::budget::SyncBudget;
 use super::test_server::{chunked, json as json_reply, reply, temp_path, Reply, TestServer};
 use super::{GroupFilter, ScimClient, ScimError, UserFilter};
 use crate::config::{Config, ServerAddress};
@@ -41,6 +42,8 @@ fn config(server_address: ServerAddress, page_size: u32) -> Config {
         shadow_group: "shadow".into(),
         allow_insecure_http: false,
         log_level: log::LevelFilter::Info,
+        sync_max_bytes: 1 << 30,
+        sync_deadline: Duration::from_secs(600),
     }
 }
 
@@ -679,4 +682,124 @@ mod tls {
 
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// A paging server over `total` users that claims `total` and pages correctly: only a
+/// sync's budget ends a copy of a directory that large.
+fn endless_paging(req: &super::test_server::Request) -> Reply {
+    paging_reply(req, super::paging::MAX_RESOURCES, 50)
+}
+
+#[test]
+fn byte_budget_ends_a_copy_that_pages_forever() {
+    let server = TestServer::tcp(endless_paging);
+    let client = tcp_client(&server, 50);
+    let mut budget = SyncBudget::new(64 * 1024, Duration::from_secs(60));
+    let err = client
+        .fetch_all_users_shaped(&token(), &mut budget, |v| v)
+        .unwrap_err();
+    assert!(
+        matches!(err, ScimError::OverBudget { max_bytes, .. } if max_bytes == 64 * 1024),
+        "{err}"
+    );
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("sync-max-bytes"), "{err}");
+    assert_clean(&err);
+    // Each page is ~5 KB: the copy stopped within the budget, not at totalResults.
+    let pages = server.requests().len();
+    assert!((10..=16).contains(&pages), "{pages} pages");
+    assert!(budget.remaining_bytes() == 0);
+}
+
+#[test]
+fn byte_budget_is_shared_by_the_copies_of_one_sync() {
+    let server = TestServer::tcp(|req| paging_reply(req, 40, 50));
+    let client = tcp_client(&server, 50);
+    let mut probe = SyncBudget::unlimited();
+    client
+        .fetch_all_users_shaped(&token(), &mut probe, |v| v)
+        .unwrap();
+    let one_copy = probe.used_bytes();
+    assert!(one_copy > 1000, "{one_copy}");
+
+    // Enough for one copy, not for two.
+    let mut budget = SyncBudget::new(one_copy + one_copy / 2, Duration::from_secs(60));
+    client
+        .fetch_all_users_shaped(&token(), &mut budget, |v| v)
+        .unwrap();
+    assert_eq!(budget.used_bytes(), one_copy);
+    let err = client
+        .fetch_all_groups_shaped(&token(), &mut budget, |v| v)
+        .unwrap_err();
+    assert!(matches!(err, ScimError::OverBudget { .. }), "{err}");
+}
+
+#[test]
+fn one_huge_page_is_cut_at_the_budget_not_read_whole() {
+    let server = TestServer::tcp(|_| {
+        let mut body = b"{\"totalResults\":1,\"x\":\"".to_vec();
+        body.resize(8 << 20, b'x');
+        reply(200, "", &body)
+    });
+    let mut budget = SyncBudget::new(1 << 20, Duration::from_secs(60));
+    let started = Instant::now();
+    let err = tcp_client(&server, 5)
+        .fetch_all_users_shaped(&token(), &mut budget, |v| v)
+        .unwrap_err();
+    assert!(matches!(err, ScimError::OverBudget { .. }), "{err}");
+    eprintln!("huge page refused after {:?}", started.elapsed());
+}
+
+#[test]
+fn deadline_ends_a_copy_of_slow_pages_each_within_request_timeout() {
+    // Every page arrives well within request-timeout (1 s), but there is no end.
+    let server = TestServer::tcp(|req| {
+        std::thread::sleep(Duration::from_millis(150));
+        endless_paging(req)
+    });
+    let client = tcp_client(&server, 50);
+    let mut budget = SyncBudget::new(u64::MAX, Duration::from_millis(900));
+    let started = Instant::now();
+    let err = client
+        .fetch_all_users_shaped(&token(), &mut budget, |v| v)
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(err, ScimError::PastDeadline { deadline, .. } if deadline == Duration::from_millis(900)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("sync-deadline"), "{err}");
+    assert!(took < Duration::from_millis(2000), "{took:?}");
+    assert!(server.requests().len() >= 3);
+}
+
+#[test]
+fn deadline_cuts_a_drip_that_request_timeout_would_allow() {
+    let server = TestServer::tcp(|_| {
+        let body = list(1, 1, vec![user(1)]).to_string().into_bytes();
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        Reply::Drip(head.into_bytes(), body, Duration::from_millis(50))
+    });
+    let address = ServerAddress::Http {
+        base_url: format!("http://127.0.0.1:{}", server.port()),
+    };
+    let mut cfg = config(address, 5);
+    cfg.request_timeout = Duration::from_secs(60);
+    let client = ScimClient::new(&cfg).unwrap();
+    let mut budget = SyncBudget::new(u64::MAX, Duration::from_secs(1));
+    let started = Instant::now();
+    let err = client
+        .fetch_all_users_shaped(&token(), &mut budget, |v| v)
+        .unwrap_err();
+    assert!(matches!(err, ScimError::PastDeadline { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Nothing more is asked once the deadline has passed.
+    let err = client
+        .fetch_all_groups_shaped(&token(), &mut budget, |v| v)
+        .unwrap_err();
+    assert!(matches!(err, ScimError::PastDeadline { .. }), "{err}");
+    assert_eq!(server.requests().len(), 1);
 }

@@ -12,7 +12,9 @@
 //! Every request: `request-timeout` bounds the whole exchange (connect, headers, body);
 //! the body is capped ([`MAX_BODY_BYTES`]); redirects are never followed (a 3xx is
 //! returned to the caller as is); proxies from the environment are ignored, so the
-//! token goes to `server-address` and nowhere else.
+//! token goes to `server-address` and nowhere else. A request that is part of a sync
+//! ([`HttpTransport::get_within`]) is bounded further by what is left of the sync's
+//! [`SyncBudget`]: its timeout and body cap shrink to the time and bytes left.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -23,6 +25,7 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::Agent;
 
 use super::attributes::SCIM_BASE_SUFFIX;
+use super::budget::SyncBudget;
 use super::error::{sanitize_server_text, scim_error_detail, ScimError};
 use super::unix_transport::{NoResolver, UnixConnector};
 use crate::config::ServerAddress;
@@ -100,6 +103,8 @@ pub struct HttpTransport {
     /// Path of the SCIM base, always ending in `/scim/v2`, never in `/`.
     base_path: String,
     scheme: Scheme,
+    /// `request-timeout`, which a sync's deadline may shorten per request.
+    request_timeout: Duration,
 }
 
 impl HttpTransport {
@@ -172,6 +177,7 @@ impl HttpTransport {
             origin,
             base_path,
             scheme,
+            request_timeout,
         })
     }
 
@@ -185,18 +191,78 @@ impl HttpTransport {
     /// see [`HttpResponse::into_ok_body`].
     pub fn get(&self, relative: &str, token: &BearerToken) -> Result<HttpResponse, ScimError> {
         let path = self.path_for(relative);
-        let url = format!("{}{}", self.origin, path);
+        let auth = auth_header(token, &path)?;
+        self.exchange(&path, auth, self.request_timeout, MAX_BODY_BYTES)
+            .map_err(|e| self.map_error(e, &path))
+    }
 
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-            .map_err(|_| ScimError::InvalidToken { path: path.clone() })?;
-        auth.set_sensitive(true);
+    /// [`HttpTransport::get`] as one request of a sync: its timeout is cut to the time
+    /// left before the sync's deadline and its body to the bytes left in the sync's
+    /// budget, and the body is paid for. Running out of either is
+    /// [`ScimError::PastDeadline`] or [`ScimError::OverBudget`], never a plain timeout
+    /// or size error, so the operator learns which key to look at.
+    pub fn get_within(
+        &self,
+        relative: &str,
+        token: &BearerToken,
+        budget: &mut SyncBudget,
+    ) -> Result<HttpResponse, ScimError> {
+        let path = self.path_for(relative);
+        let auth = auth_header(token, &path)?;
+        let past_deadline = |path: String| ScimError::PastDeadline {
+            path,
+            deadline: budget.deadline(),
+        };
+        let time_left = budget.remaining_time();
+        if time_left.is_zero() {
+            return Err(past_deadline(path));
+        }
+        let bytes_left = budget.remaining_bytes();
+        let cut_by_deadline = time_left < self.request_timeout;
+        let cut_by_budget = bytes_left < MAX_BODY_BYTES;
+        let result = self.exchange(
+            &path,
+            auth,
+            time_left.min(self.request_timeout),
+            bytes_left.min(MAX_BODY_BYTES),
+        );
+        match result {
+            Ok(response) => {
+                budget.spend(response.body.len() as u64);
+                Ok(response)
+            }
+            Err(ureq::Error::BodyExceedsLimit(_)) if cut_by_budget => {
+                budget.spend(bytes_left);
+                Err(ScimError::OverBudget {
+                    path,
+                    max_bytes: budget.max_bytes(),
+                })
+            }
+            Err(e) => match self.map_error(e, &path) {
+                ScimError::Timeout { .. } if cut_by_deadline => Err(past_deadline(path)),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// One GET with this timeout for the whole exchange and this cap on a 200's body.
+    fn exchange(
+        &self,
+        path: &str,
+        auth: HeaderValue,
+        timeout: Duration,
+        body_limit: u64,
+    ) -> Result<HttpResponse, ureq::Error> {
+        let url = format!("{}{}", self.origin, path);
 
         let mut response = self
             .agent
             .get(&url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
             .header("Authorization", auth)
-            .call()
-            .map_err(|e| self.map_error(e, &path))?;
+            .call()?;
 
         let status = response.status().as_u16();
         let location = response
@@ -207,16 +273,15 @@ impl HttpTransport {
             response
                 .body_mut()
                 .with_config()
-                .limit(MAX_BODY_BYTES)
-                .read_to_vec()
-                .map_err(|e| self.map_error(e, &path))?
+                .limit(body_limit)
+                .read_to_vec()?
         } else {
             // Only to look for a SCIM error detail: a failure here must not hide the
             // status, which is what the caller acts on.
             response
                 .body_mut()
                 .with_config()
-                .limit(MAX_ERROR_BODY_BYTES)
+                .limit(MAX_ERROR_BODY_BYTES.min(body_limit))
                 .read_to_vec()
                 .unwrap_or_default()
         };
@@ -231,6 +296,17 @@ impl HttpTransport {
     fn map_error(&self, err: ureq::Error, path: &str) -> ScimError {
         map_ureq_error(err, path, self.scheme == Scheme::Https)
     }
+}
+
+/// The `Authorization` header, marked sensitive so that it is never logged or shown.
+fn auth_header(token: &BearerToken, path: &str) -> Result<HeaderValue, ScimError> {
+    let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+        ScimError::InvalidToken {
+            path: path.to_string(),
+        }
+    })?;
+    auth.set_sensitive(true);
+    Ok(auth)
 }
 
 /// Translates ureq's error into ours. `tls` says the connection was HTTPS: rustls

@@ -6,7 +6,7 @@ use std::time::Duration;
 use workbench_wire::codec::Writer;
 use workbench_wire::record::encode_gid_list;
 use workbench_wire::request::InvalidateTarget;
-use workbench_wire::{ListPage, Request, Status};
+use workbench_wire::{ListPage, Request, Status, MAX_RESPONSE_LEN};
 
 use std::sync::Arc;
 
@@ -162,10 +162,13 @@ fn answer_list(request: &Request, shared: &Shared) -> Option<Vec<u8>> {
         }));
     }
     let index = shared.index();
+    // Cut by bytes too: the module refuses a frame over MAX_RESPONSE_LEN, and records
+    // differ in size by orders of magnitude (a short page is fine: it pages on).
+    let max_bytes = MAX_RESPONSE_LEN as usize;
     let page = match request {
-        Request::PasswdList { .. } => index.passwd_page(after, max),
-        Request::GroupList { .. } => index.group_page(after, max),
-        _ => index.shadow_page(after, max),
+        Request::PasswdList { .. } => index.passwd_page(after, max, max_bytes),
+        Request::GroupList { .. } => index.group_page(after, max, max_bytes),
+        _ => index.shadow_page(after, max, max_bytes),
     };
     Some(list(page))
 }
@@ -228,4 +231,94 @@ fn invalidate(target: &InvalidateTarget, shared: &Shared) -> Vec<u8> {
             .to_string()
             .as_bytes(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::directory::model::{Directory, PosixUser};
+    use workbench_wire::request::MAX_LIST_PAGE;
+    use workbench_wire::{PasswdRecord, FRAME_HEADER_LEN};
+
+    fn user(uid: u32, gecos_len: usize) -> PosixUser {
+        PosixUser {
+            scim_id: uid.to_string(),
+            name: format!("u{uid}"),
+            uid,
+            gid: uid,
+            gecos: "g".repeat(gecos_len),
+            home: format!("/home/u{uid}"),
+            shell: "/bin/bash".into(),
+            active: true,
+        }
+    }
+
+    /// Walks `getent passwd` as the module does, checking every reply against the frame
+    /// limit; returns the uids listed and the number of pages.
+    fn enumerate(shared: &Arc<Shared>) -> (Vec<u32>, usize) {
+        let mut after = None;
+        let mut uids = Vec::new();
+        for pages in 1.. {
+            let frame = answer(
+                &Request::PasswdList {
+                    after,
+                    max: MAX_LIST_PAGE,
+                },
+                None,
+                shared,
+            );
+            let payload = &frame[FRAME_HEADER_LEN..];
+            assert!(
+                payload.len() <= MAX_RESPONSE_LEN as usize,
+                "{}",
+                payload.len()
+            );
+            assert_eq!(frame[FRAME_HEADER_LEN - 1], Status::Found as u8);
+            let page = ListPage::decode(payload).unwrap();
+            for r in &page.records {
+                uids.push(PasswdRecord::decode(r).unwrap().uid);
+            }
+            if page.done {
+                return (uids, pages);
+            }
+            assert!(page.last_key > after, "the cursor must move");
+            after = page.last_key;
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn enumeration_replies_are_cut_by_bytes_and_list_everything() {
+        let shared = Shared::new(Config::from_pairs(&[("server-address", "https://wb")]).unwrap());
+        // Far larger records than validation lets through, mixed with small ones: 1024
+        // of the large ones (what one request may ask for) would be 1.5 GiB.
+        let mut users: Vec<PosixUser> = (0..40u32)
+            .map(|i| user(10_000 + i, if i % 3 == 0 { 100 } else { 1_500_000 }))
+            .collect();
+        users.extend((0..2_000u32).map(|i| user(20_000 + i, 1024)));
+        let expected: Vec<u32> = users.iter().map(|u| u.uid).collect();
+        shared.serve(Directory {
+            users,
+            ..Directory::default()
+        });
+        let (uids, pages) = enumerate(&shared);
+        assert_eq!(uids, expected);
+        // Cut by count alone, the first reply would hold all 40 large-or-small records
+        // (39 MB) and the payload check above would fail; 26 records of 1.5 MB need at
+        // least three 16 MiB replies.
+        assert!(pages >= 3, "{pages}");
+    }
+
+    #[test]
+    fn a_record_larger_than_a_reply_is_left_out_not_a_stuck_enumeration() {
+        let shared = Shared::new(Config::from_pairs(&[("server-address", "https://wb")]).unwrap());
+        let too_big = MAX_RESPONSE_LEN as usize;
+        shared.serve(Directory {
+            users: vec![user(1000, 10), user(1001, too_big), user(1002, 10)],
+            ..Directory::default()
+        });
+        let (uids, _) = enumerate(&shared);
+        assert_eq!(uids, [1000, 1002]);
+    }
 }
