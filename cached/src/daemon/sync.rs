@@ -339,6 +339,16 @@ impl Syncer {
     fn record_refusals(&mut self, dir: &Directory) {
         let mut counts = std::collections::BTreeMap::new();
         let mut detail = Vec::new();
+        // A lookup since the last copy may already have logged one (daemon::refusals).
+        let listed = std::mem::take(&mut self.shared.health().refused_detail);
+        for (kind, scim_id, reason, _) in listed {
+            let kind = if kind == "user" {
+                EntryKind::User
+            } else {
+                EntryKind::Group
+            };
+            self.logged_refusals.insert((kind, scim_id, reason));
+        }
         for r in &dir.refused {
             *counts.entry(r.reason.as_str()).or_insert(0u64) += 1;
             let kind = match r.kind {
