@@ -236,3 +236,27 @@ def test_home_must_be_under_confines_homes(daemon, ctl, getent):
     assert lookup(getent, "passwd", "outside") is None
     assert_refused_once(daemon, "user", "u-outside", "home_outside_roots", 2)
     assert_others_served(getent)
+
+
+# -- the cache a restarted daemon serves -----------------------------------------------
+
+def test_cached_copy_is_held_to_the_rules_after_a_restart_with_the_server_failing(
+        daemon, ctl, getent):
+    """A copy cached under other settings is not served as is while the server fails:
+    the restarted daemon applies today's rules to it."""
+    assert lookup(getent, "passwd", "bob").startswith("bob:x:1002:2001:Bob Baker:/srv/home/bob:")
+    assert daemon.stop() == 0
+    ctl.set_fault("status", code=503)
+    daemon.settings["home-must-be-under"] = "/home"
+    daemon.start()
+    st = daemon.status()
+    assert "503" in (st["server"]["last_error"] or ""), st  # no copy since the restart
+    assert st["cached"]["users"] == 4, st
+    assert lookup(getent, "passwd", "bob") is None
+    assert lookup(getent, "passwd", "1002") is None
+    assert "bob" not in lookup(getent, "group", "devs").split(":")[3].split(","), \
+        "a refused user is never a group member"
+    assert_refused_once(daemon, "user", "u-bob", "home_outside_roots", 1)
+    # The rest of the cached copy is served.
+    assert lookup(getent, "passwd", "alice").startswith("alice:x:1001:1001:")
+    assert_others_served(getent)

@@ -19,6 +19,7 @@ use crate::daemon::state::{Shared, NO_GID};
 use crate::daemon::token_slots::TokenSlot;
 use crate::directory::local_accounts::LocalAccounts;
 use crate::directory::mapping::{build_directory_mapped, keep_shadow_fields, map_user};
+use crate::directory::merge;
 use crate::directory::model::{Directory, EntryKind};
 use crate::ondemand::state::UsableTokens;
 use crate::scim::client::ScimClient;
@@ -140,12 +141,30 @@ impl Syncer {
                 if snap.synced_at.is_some() {
                     self.shared.health().last_sync = snap.synced_at;
                 }
-                self.shared.serve(snap.directory);
+                let directory = self.recheck_cached(snap.directory);
+                self.shared.serve(directory);
                 log::info!("cache {}: {n} users loaded", self.store.path().display());
             }
             Err(e) => log::error!("{e}; starting with an empty cache"),
         }
         self.learn_shadow_gid();
+    }
+
+    /// The cached copy held to today's rules, configuration and local files: a copy
+    /// written under older ones must not be served while the server cannot be asked.
+    fn recheck_cached(&self, cached: Directory) -> Directory {
+        let local = match LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP)) {
+            Ok(local) => local,
+            Err(e) => {
+                log::warn!("reading {LOCAL_PASSWD} and {LOCAL_GROUP}: {e}; cache served as stored");
+                return cached;
+            }
+        };
+        let (directory, refused) = merge::recheck(&cached, &self.shared.config(), &local);
+        for r in &refused {
+            crate::daemon::refusals::note_refusal(&self.shared, r);
+        }
+        directory
     }
 
     /// Finds the shadow group's id in /etc/group. Done at start and on reload, not only

@@ -13,8 +13,10 @@
 use std::collections::{HashMap, HashSet};
 
 use super::local_accounts::LocalAccounts;
-use super::model::{Directory, EntryKind, PosixGroup, PosixUser, RefusalReason};
+use super::model::{Directory, EntryKind, PosixGroup, PosixUser, Refusal, RefusalReason};
 use super::rules::{self, GroupSpace};
+use super::validate::{check_home, Problem};
+use crate::config::Config;
 
 /// What merging one entry would do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +169,61 @@ pub fn remove(dir: &Directory, gone: Gone<'_>) -> Option<Directory> {
         }
     }
     Some(next)
+}
+
+/// A copy kept from before (the SQLite cache a restarted daemon serves until its first
+/// sync, perhaps written under older rules, configuration or local files) held to
+/// today's rules: entries they refuse are dropped, with their traces, and returned as
+/// refusals; private groups a full copy would not give are dropped.
+pub fn recheck(dir: &Directory, cfg: &Config, local: &LocalAccounts) -> (Directory, Vec<Refusal>) {
+    let mut next = dir.clone();
+    let mut refused = Vec::new();
+    let mut dropped_users = Vec::new();
+    next.users.retain(|u| {
+        let verdict = check_home(&u.home).and_then(|()| rules::check_user(u, cfg, local));
+        match verdict {
+            Ok(()) => true,
+            Err(p) => {
+                refused.push(refusal(EntryKind::User, &u.scim_id, p));
+                dropped_users.push(u.clone());
+                false
+            }
+        }
+    });
+    for old in &dropped_users {
+        drop_private_group(&mut next, old);
+        next.shadow.retain(|s| s.name != old.name);
+        for g in &mut next.groups {
+            g.members.retain(|m| *m != old.name);
+        }
+    }
+    next.groups.retain(|g| {
+        if g.scim_id.is_empty() {
+            return true;
+        }
+        match rules::check_group(&g.name, g.gid, cfg, local) {
+            Ok(()) => true,
+            Err(p) => {
+                refused.push(refusal(EntryKind::Group, &g.scim_id, p));
+                false
+            }
+        }
+    });
+    if cfg.user_private_groups {
+        drop_invalid_private_groups(&mut next, local);
+    } else {
+        next.groups.retain(|g| !g.scim_id.is_empty());
+    }
+    (next, refused)
+}
+
+fn refusal(kind: EntryKind, scim_id: &str, p: Problem) -> Refusal {
+    Refusal {
+        kind,
+        scim_id: scim_id.to_string(),
+        reason: p.reason,
+        detail: p.detail,
+    }
 }
 
 fn insert_group(dir: &mut Directory, group: PosixGroup) {

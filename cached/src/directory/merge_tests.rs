@@ -303,3 +303,60 @@ fn duplicates_refused_by_the_copy_stay_refused() {
     assert!(!refused_as_duplicate(&copy, EntryKind::User, "u-other"));
     assert!(!refused_as_duplicate(&copy, EntryKind::User, "u-bad"));
 }
+
+#[test]
+fn a_cached_copy_is_held_to_todays_rules() {
+    let cfg = Config::from_pairs(&[
+        ("server-address", "https://wb.example.com"),
+        ("home-must-be-under", "/home"),
+    ])
+    .unwrap();
+    let mut dir = base();
+    // Written by an older daemon: a user named like a reserved name, one with a local
+    // group's gid, a home outside the roots, a private group named like a local group,
+    // a SCIM group with a reserved name.
+    let mut outside = user("olga", 5010, 5010);
+    outside.home = "/srv/olga".into();
+    dir.users
+        .extend([user("admin", 5011, 5011), user("gus", 5012, 1600), outside]);
+    dir.users.push(user("team", 5013, 5013));
+    dir.groups.extend([
+        private("admin", 5011),
+        private("team", 5013),
+        private("olga", 5010),
+        scim_group("wheel", 2500, &["alice"]),
+    ]);
+    dir.groups[0].members.push("admin".into());
+    let (next, refused) = recheck(&dir, &cfg, &local());
+    let names: Vec<&str> = next.users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, vec!["alice", "bob", "team"]);
+    assert_eq!(
+        group_keys(&next),
+        vec![("alice".into(), 5000, true), ("devs".into(), 2001, false)]
+    );
+    assert_eq!(
+        next.groups
+            .iter()
+            .find(|g| g.name == "devs")
+            .unwrap()
+            .members,
+        vec!["alice", "bob"]
+    );
+    let mut reasons: Vec<(&str, &str)> = refused
+        .iter()
+        .map(|r| (r.scim_id.as_str(), r.reason.as_str()))
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        vec![
+            ("g-wheel", "reserved_name"),
+            ("u-admin", "reserved_name"),
+            ("u-gus", "primary_gid_is_local"),
+            ("u-olga", "home_outside_roots"),
+        ]
+    );
+    // Today's copy of an unchanged directory is unchanged.
+    let cfg = Config::from_pairs(&[("server-address", "https://wb.example.com")]).unwrap();
+    assert_eq!(recheck(&base(), &cfg, &local()), (base(), vec![]));
+}
