@@ -256,7 +256,7 @@ pub static KEYS: &[KeySpec] = &[
         name: LOCAL_PRIMARY_GIDS,
         default: DefaultValue::Unset("none"),
         kind: ValueKind::IdList,
-        doc: "local group gids directory users may have as their primary gid (a site that puts every directory user in one local group); any other local group's gid as a primary gid refuses the user (primary_gid_is_local)",
+        doc: "local group gids directory users may have as their primary gid, even below min-gid (a site that puts every directory user in one local group, such as users); any other local group's gid as a primary gid refuses the user (primary_gid_is_local)",
     },
     KeySpec {
         name: USER_PRIVATE_GROUPS,

@@ -371,7 +371,7 @@ fn user_fields(
         }
     };
     let gid = match ext_get(attr::POSIX_GROUP_ID) {
-        Some(v) => check_id(attr::POSIX_GROUP_ID, v, cfg.min_gid)?,
+        Some(v) => rules::primary_gid(v, cfg, local)?,
         None if uid < cfg.min_gid => {
             return Err(Problem::new(
                 RefusalReason::IdBelowMinimum,

@@ -12,8 +12,10 @@ use std::collections::{HashMap, HashSet};
 
 use super::local_accounts::LocalAccounts;
 use super::model::{PosixGroup, PosixUser, RefusalReason};
-use super::validate::{excerpt, Problem};
+use super::validate::{check_id, excerpt, Problem};
 use crate::config::Config;
+use crate::scim::attributes as attr;
+use serde_json::Value;
 
 /// Checks a user whose fields are each valid (see `validate`) against the local accounts
 /// and the configured policy.
@@ -41,6 +43,24 @@ pub fn check_user(user: &PosixUser, cfg: &Config, local: &LocalAccounts) -> Resu
         ));
     }
     check_home_root(&user.home, &cfg.home_must_be_under)
+}
+
+/// A user's `posixGroupId`, at least `min-gid`, except that a gid listed in
+/// `local-primary-gids` that a local group has is accepted below it (`users`, 100, is
+/// the usual one-group-for-everyone): the administrator named it, it is not the
+/// directory's to claim.
+pub fn primary_gid(value: &Value, cfg: &Config, local: &LocalAccounts) -> Result<u32, Problem> {
+    match check_id(attr::POSIX_GROUP_ID, value, cfg.min_gid) {
+        Err(p) if p.reason == RefusalReason::IdBelowMinimum => {
+            match check_id(attr::POSIX_GROUP_ID, value, 1) {
+                Ok(gid) if cfg.local_primary_gids.contains(&gid) && local.gids.contains(&gid) => {
+                    Ok(gid)
+                }
+                _ => Err(p),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Checks a group's name and gid against the local accounts and `reserved-names`.

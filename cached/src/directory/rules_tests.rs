@@ -106,6 +106,22 @@ fn primary_gid_of_a_local_group_is_refused_unless_listed() {
         user_reason(&u, &other),
         Some(RefusalReason::PrimaryGidIsLocal)
     );
+    // A listed local gid is accepted below min-gid; an unlisted one, or one no local
+    // group has, is not.
+    let low = user_ext(user("u-u", "ursula", 5001), "posixGroupId", json!(27));
+    assert_eq!(user_reason(&low, &cfg), Some(RefusalReason::IdBelowMinimum));
+    let listed = cfg_with(&[("local-primary-gids", "27,99")]);
+    assert_eq!(map_user(&low, &listed, &local()).unwrap().gid, 27);
+    let not_local = user_ext(user("u-v", "vera", 5002), "posixGroupId", json!(99));
+    assert_eq!(
+        user_reason(&not_local, &listed),
+        Some(RefusalReason::IdBelowMinimum)
+    );
+    let zero = user_ext(user("u-w", "walt", 5003), "posixGroupId", json!(0));
+    assert_eq!(
+        user_reason(&zero, &listed),
+        Some(RefusalReason::IdBelowMinimum)
+    );
     // A local uid still collides first.
     assert_eq!(
         user_reason(&user("u-l", "lou", 1500), &cfg),
