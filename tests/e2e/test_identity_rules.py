@@ -149,14 +149,19 @@ def test_primary_gid_of_a_local_group_is_refused(daemon, ctl, getent):
 
 @daemon_settings(local_primary_gids=f"100,{LOCAL_GROUP_ONLY_ID}")
 def test_local_primary_gids_allows_a_listed_local_gid(daemon, ctl, getent, run):
+    # `users` (100) is below min-gid: listing it is what lets it through.
+    assert lookup(getent, "group", "100").startswith("users:x:100:")
     ctl.add_user(compact_user("u-pgl", "pgluser", 1701, gid=LOCAL_GROUP_ONLY_ID))
+    ctl.add_user(compact_user("u-usr", "usruser", 1704, gid=100))
     for _ in ("on demand", "after the full copy"):
-        assert lookup(getent, "passwd", "pgluser").startswith(
-            f"pgluser:x:1701:{LOCAL_GROUP_ONLY_ID}:")
-        p = run(["id", "-gn", "pgluser"])
-        assert p.returncode == 0 and p.stdout.strip() == LOCAL_GROUP_ONLY_NAME, show(p)
+        for name, uid, gid, group in (("pgluser", 1701, LOCAL_GROUP_ONLY_ID,
+                                       LOCAL_GROUP_ONLY_NAME),
+                                      ("usruser", 1704, 100, "users")):
+            assert lookup(getent, "passwd", name).startswith(f"{name}:x:{uid}:{gid}:")
+            p = run(["id", "-gn", name])
+            assert p.returncode == 0 and p.stdout.strip() == group, show(p)
         sync(daemon)
-    assert not any(sid == "u-pgl" for _, sid, _ in refused_entries(daemon))
+    assert not any(sid in ("u-pgl", "u-usr") for _, sid, _ in refused_entries(daemon))
     assert "primary_gid_is_local" not in refused(daemon)
 
 
