@@ -90,9 +90,11 @@ pub fn build_directory_mapped(
     // Every gid some SCIM group claims, even a group refused for another reason: a user
     // private group must never stand in for a group the server does have.
     let mut space = GroupSpace::default();
+    let mut claimed_gids = std::collections::BTreeSet::new();
     for v in groups {
         if let Some(gid) = claimed_gid(v) {
             space.claim_gid(gid);
+            claimed_gids.insert(gid);
         }
         match map_group(v, cfg, local) {
             Ok(g) => group_candidates.push(g),
@@ -155,6 +157,9 @@ pub fn build_directory_mapped(
         }
     }
     groups.sort_by_key(|g| g.gid);
+    for g in &groups {
+        claimed_gids.remove(&g.gid);
+    }
 
     let shadow = match admin_users {
         Some(admin) => build_shadow(&users, admin, &mut refused),
@@ -166,6 +171,7 @@ pub fn build_directory_mapped(
         groups,
         shadow,
         refused,
+        refused_group_gids: claimed_gids.into_iter().collect(),
     }
 }
 

@@ -81,7 +81,10 @@ pub fn merge_user(
     next.users.insert(pos, user.clone());
     drop_invalid_private_groups(&mut next, local);
     if private_groups {
-        let space = GroupSpace::of(&next.groups, &next.users);
+        let mut space = GroupSpace::of(&next.groups, &next.users);
+        for gid in &next.refused_group_gids {
+            space.claim_gid(*gid);
+        }
         match rules::private_group(user, &space, local) {
             Ok(g) => insert_group(&mut next, g),
             Err(rules::NoPrivateGroup::GidIsDirectoryGroup) => {}

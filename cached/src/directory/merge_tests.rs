@@ -57,6 +57,7 @@ fn base() -> Directory {
             pwdp: "*".into(),
         }],
         refused: vec![],
+        refused_group_gids: vec![],
     }
 }
 
@@ -129,6 +130,19 @@ fn user_named_like_a_directory_group_or_with_its_gid_gets_no_private_group() {
         &local(),
     ));
     assert_eq!(d.groups.iter().filter(|g| g.gid == 2001).count(), 1);
+}
+
+#[test]
+fn no_private_group_stands_in_for_a_scim_group_the_copy_refused() {
+    let cfg = Config::from_pairs(&[("server-address", "https://wb.example.com")]).unwrap();
+    // `admin` (6000) is refused (reserved name), but the server says gid 6000 is its.
+    let groups = [json!({"id": "g-admin", "displayName": "admin",
+                         GROUP_EXTENSION: {"posixGroupId": 6000, "posixGroupName": "admin"}})];
+    let copy = build_directory(&[], &groups, None, &cfg, &local());
+    assert_eq!(copy.refused_group_gids, vec![6000]);
+    let d = changed(merge_user(&copy, &user("fay", 5007, 6000), true, &local()));
+    assert!(d.users.iter().any(|u| u.name == "fay"));
+    assert!(d.groups.is_empty(), "{:?}", d.groups);
 }
 
 #[test]

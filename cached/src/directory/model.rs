@@ -181,4 +181,7 @@ pub struct Directory {
     pub shadow: Vec<ShadowEntry>,
     /// Every refusal from this copy.
     pub refused: Vec<Refusal>,
+    /// Gids claimed by SCIM groups this copy refused, sorted: no user private group may
+    /// stand in for them when a user is merged on its own later. Not kept in the cache.
+    pub refused_group_gids: Vec<u32>,
 }
