@@ -16,11 +16,13 @@ here); every refusal is checked in `status --json` and in the daemon log by SCIM
 """
 
 import json
+import signal
 
 import pytest
 
 from conftest import SAMPLE, show
 from ondemand_helpers import compact_user
+from polling import wait_for
 from sandbox import LOCAL_GROUP_ONLY_ID, LOCAL_GROUP_ONLY_NAME
 
 pytestmark = pytest.mark.usefixtures("module_answers")
@@ -265,3 +267,25 @@ def test_cached_copy_is_held_to_the_rules_after_a_restart_with_the_server_failin
     # The rest of the cached copy is served.
     assert lookup(getent, "passwd", "alice").startswith("alice:x:1001:1001:")
     assert_others_served(getent)
+
+
+def test_sighup_applies_new_settings_to_the_served_copy(daemon, ctl, getent):
+    """reserved-names and home-must-be-under from a reloaded configuration apply to the
+    entries served now, even when the copy that follows the reload fails."""
+    assert lookup(getent, "passwd", "bob").startswith("bob:x:1002:2001:")
+    assert lookup(getent, "group", "devs").startswith("devs:x:2001:")
+    ctl.set_fault("status", code=503)
+    daemon.settings["home-must-be-under"] = "/home"
+    daemon.settings["reserved-names"] = "devs"
+    daemon.write_config()
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for("bob and devs no longer served after SIGHUP",
+             lambda: lookup(getent, "passwd", "bob") is None
+             and lookup(getent, "group", "devs") is None)
+    # Every copy since the fault was set fails: the reload is what dropped them.
+    wait_for("the copy after the reload to fail",
+             lambda: "503" in (daemon.status()["server"]["last_error"] or ""))
+    assert_refused_once(daemon, "user", "u-bob", "home_outside_roots", 1)
+    assert_refused_once(daemon, "group", "g-devs", "reserved_name", 1)
+    assert lookup(getent, "passwd", "alice").startswith("alice:x:1001:1001:")
+    assert lookup(getent, "passwd", "carol").startswith("carol:x:1003:1003:")

@@ -141,7 +141,7 @@ impl Syncer {
                 if snap.synced_at.is_some() {
                     self.shared.health().last_sync = snap.synced_at;
                 }
-                let directory = self.recheck_cached(snap.directory);
+                let directory = self.held_to_rules(snap.directory);
                 self.shared.serve(directory);
                 log::info!("cache {}: {n} users loaded", self.store.path().display());
             }
@@ -150,13 +150,14 @@ impl Syncer {
         self.learn_shadow_gid();
     }
 
-    /// The cached copy held to today's rules, configuration and local files: a copy
-    /// written under older ones must not be served while the server cannot be asked.
-    fn recheck_cached(&self, cached: Directory) -> Directory {
+    /// `copy` held to today's rules, configuration and local files: a copy made under
+    /// older ones (the cache at start, the served copy at SIGHUP) must not be served as
+    /// is until the next sync, nor while the server cannot be asked.
+    fn held_to_rules(&self, cached: Directory) -> Directory {
         let local = match LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP)) {
             Ok(local) => local,
             Err(e) => {
-                log::warn!("reading {LOCAL_PASSWD} and {LOCAL_GROUP}: {e}; cache served as stored");
+                log::warn!("reading {LOCAL_PASSWD} and {LOCAL_GROUP}: {e}; copy served as it is");
                 return cached;
             }
         };
@@ -414,6 +415,14 @@ impl Syncer {
                     Err(p) => *p.into_inner() = Arc::new(config),
                 }
                 log::info!("configuration reloaded");
+                // Rules from the new settings (reserved-names, home-must-be-under …)
+                // apply to what is served now, not only from the next copy.
+                let _apply = self.shared.ondemand.apply_lock();
+                let current = self.shared.directory();
+                let rechecked = self.held_to_rules((*current).clone());
+                if rechecked != *current {
+                    self.shared.serve(rechecked);
+                }
             }
             Err(e) => log::error!("configuration not reloaded, keeping the old one: {e}"),
         }
