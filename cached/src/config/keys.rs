@@ -35,8 +35,8 @@ pub enum ValueKind {
     LogLevel,
     /// Comma-separated POSIX names (`^[a-z_][a-z0-9_.-]{0,31}$`); empty for none.
     NameList,
-    /// Comma-separated normalised absolute paths (no `.`, `..`, `//`, trailing `/`, `:`);
-    /// empty for none.
+    /// Comma-separated normalised absolute paths (no `.`, `..`, `//`, `:`; a trailing `/`
+    /// is dropped); empty for none.
     PathList,
     /// Comma-separated ids (1..=4294967294); empty for none.
     IdList,
@@ -61,7 +61,7 @@ impl ValueKind {
             ValueKind::GroupName => "a group name (no ':', whitespace or control characters)".to_string(),
             ValueKind::LogLevel => "one of error, warn, info, debug".to_string(),
             ValueKind::NameList => "comma-separated names (^[a-z_][a-z0-9_.-]{0,31}$), or nothing".to_string(),
-            ValueKind::PathList => "comma-separated absolute paths without '.', '..', '//', a trailing '/' or ':', or nothing".to_string(),
+            ValueKind::PathList => "comma-separated absolute paths without '.', '..' or empty components or ':', or nothing".to_string(),
             ValueKind::IdList => format!("comma-separated ids (1..={MAX_ID}), or nothing"),
         }
     }

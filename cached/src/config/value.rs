@@ -85,7 +85,9 @@ pub fn parse_value(kind: ValueKind, text: &str) -> Result<Value, Option<String>>
         },
         ValueKind::NameList => list_items(text)
             .map(|name| {
-                if is_valid_posix_name(name) {
+                if name.is_empty() {
+                    Err(Some(EMPTY_ITEM.to_string()))
+                } else if is_valid_posix_name(name) {
                     Ok(name.to_string())
                 } else {
                     Err(Some(format!("'{name}' is not a valid name")))
@@ -95,7 +97,12 @@ pub fn parse_value(kind: ValueKind, text: &str) -> Result<Value, Option<String>>
             .map(Value::List),
         ValueKind::PathList => list_items(text)
             .map(|path| {
-                if path.contains(':') || path.chars().any(char::is_control) {
+                // `/home/` means `/home`, as for home-root; `/` stays.
+                let trimmed = path.trim_end_matches('/');
+                let path = if trimmed.is_empty() { path } else { trimmed };
+                if path.is_empty() {
+                    Err(Some(EMPTY_ITEM.to_string()))
+                } else if path.contains(':') || path.chars().any(char::is_control) {
                     Err(Some(format!(
                         "'{path}' contains ':' or a control character"
                     )))
@@ -103,7 +110,7 @@ pub fn parse_value(kind: ValueKind, text: &str) -> Result<Value, Option<String>>
                     Ok(path.to_string())
                 } else {
                     Err(Some(format!(
-                        "'{path}' is not absolute or has '.', '..', '//' or a trailing '/'"
+                        "'{path}' is not absolute or has a '.', '..' or empty component"
                     )))
                 }
             })
@@ -112,12 +119,16 @@ pub fn parse_value(kind: ValueKind, text: &str) -> Result<Value, Option<String>>
         ValueKind::IdList => list_items(text)
             .map(|id| match whole_number(id) {
                 Some(n) if n >= 1 && n <= u64::from(MAX_ID) => u32::try_from(n).map_err(|_| None),
+                _ if id.is_empty() => Err(Some(EMPTY_ITEM.to_string())),
                 _ => Err(Some(format!("'{id}' is not an id"))),
             })
             .collect::<Result<_, _>>()
             .map(Value::Ids),
     }
 }
+
+/// Why `a,,b` or a trailing comma is refused.
+const EMPTY_ITEM: &str = "an empty item (two commas in a row, or one at an end)";
 
 /// The items of a comma-separated list, blanks around each trimmed; empty text is an
 /// empty list, while an empty item (`a,,b`, a trailing comma) is kept so that it is
@@ -262,9 +273,18 @@ mod tests {
             paths("/home,/srv/homes"),
             Ok(Value::List(vec!["/home".into(), "/srv/homes".into()]))
         );
-        for bad in ["home", "/home/", "/home/../etc", "/a//b", "/a:b", "/home,"] {
+        assert_eq!(
+            paths("/home/, /"),
+            Ok(Value::List(vec!["/home".into(), "/".into()]))
+        );
+        for bad in ["home", "/home/../etc", "/a//b", "/a/./b", "/a:b", "/home,"] {
             assert!(paths(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            names("a,,b"),
+            Err(Some(EMPTY_ITEM.to_string())),
+            "an empty item is named as such"
+        );
         let ids = |t| parse_value(ValueKind::IdList, t);
         assert_eq!(ids(""), Ok(Value::Ids(vec![])));
         assert_eq!(ids("100, 2000"), Ok(Value::Ids(vec![100, 2000])));
