@@ -158,7 +158,8 @@ pub fn config_page() -> String {
         o,
         "Every SCIM entry is checked alone and against the rest, with the same rules on \
          every path (a full copy, a lookup of an entry not yet copied, a refresh, a refetch \
-         after \\fBinvalidate\\fR). A refused entry is not served; the others are. Each \
+         after \\fBinvalidate\\fR, the cache a restarted daemon serves, the copy served at \
+         SIGHUP). A refused entry is not served; the others are. Each \
          refusal is logged once with the SCIM id and counted in \\fBworkbench\\-cached \
          status\\fR as \\fBrefused.\\fR\\fIreason\\fR (the last copy's refusals plus \
          those met by lookups since). A user private group is never given a name or gid a \
