@@ -114,6 +114,20 @@ fn user_named_like_a_local_group_gets_no_private_group() {
 }
 
 #[test]
+fn user_with_a_local_groups_gid_gets_no_private_group() {
+    // Allowed by local-primary-gids (map_user refuses it otherwise): served, and the
+    // local group stays the only group with gid 1600.
+    let d = changed(merge_user(
+        &base(),
+        &user("gil", 5002, 1600),
+        true,
+        &local(),
+    ));
+    assert!(d.users.iter().any(|u| u.name == "gil"));
+    assert!(!d.groups.iter().any(|g| g.gid == 1600 || g.name == "gil"));
+}
+
+#[test]
 fn user_named_like_a_directory_group_or_with_its_gid_gets_no_private_group() {
     let d = changed(merge_user(
         &base(),
