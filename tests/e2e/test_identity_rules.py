@@ -177,16 +177,24 @@ def test_reserved_names_refuse_users_and_groups(daemon, ctl, getent):
     ctl.add_user(compact_user("u-admin", "admin", 1702))
     ctl.add_group({"id": "g-admin", "displayName": "Admins", "posixGroupName": "admin",
                    "posixGroupId": 2702, "members": ["u-alice"]})
-    assert lookup(getent, "passwd", "admin") is None
-    assert lookup(getent, "group", "admin") is None
-    assert refused(daemon).get("reserved_name") == 2
+    # By id, on demand: the server is asked, the answer refused and counted.
+    assert lookup(getent, "passwd", "1702") is None
+    assert lookup(getent, "group", "2702") is None
     assert_refused_once(daemon, "user", "u-admin", "reserved_name", 2)
     assert_refused_once(daemon, "group", "g-admin", "reserved_name", 2)
+    # By name, not even asked (sudo looks up %admin on every run).
+    ctl.reset_counters()
+    assert lookup(getent, "passwd", "admin") is None
+    assert lookup(getent, "group", "admin") is None
+    asked = ctl.counters()
+    assert asked["requests"] == 0, asked["log"]
     sync(daemon)
     for key in ("admin", "1702"):
         assert lookup(getent, "passwd", key) is None
     for key in ("admin", "2702"):
         assert lookup(getent, "group", key) is None
+    p = getent("-s", "workbench", "group", "admin")
+    assert p.returncode == 2, show(p)
     assert_refused_once(daemon, "user", "u-admin", "reserved_name", 2)
     assert_refused_once(daemon, "group", "g-admin", "reserved_name", 2)
     assert_others_served(getent)
@@ -197,6 +205,7 @@ def test_reserved_names_value_replaces_the_default(daemon, ctl, getent):
     ctl.add_user(compact_user("u-admin", "admin", 1702))
     ctl.add_user(compact_user("u-ops", "ops", 1703))
     assert lookup(getent, "passwd", "admin").startswith("admin:x:1702:1702:")
+    assert lookup(getent, "passwd", "1703") is None
     assert lookup(getent, "passwd", "ops") is None
     assert_refused_once(daemon, "user", "u-ops", "reserved_name", 1)
 
