@@ -40,6 +40,9 @@ MODULE_SONAME = "libnss_workbench.so.2"
 # A local account the private /etc/passwd and /etc/group add, for collision tests.
 LOCAL_CLASH_NAME = "localclash"
 LOCAL_CLASH_ID = 1500
+# A local group no local user has (as `sudo` or `adm`), for the identity-rule tests.
+LOCAL_GROUP_ONLY_NAME = "localteam"
+LOCAL_GROUP_ONLY_ID = 1600
 
 # Commands see a small, fixed environment: no LD_LIBRARY_PATH (it would hide a broken
 # ld.so.cache) and no WORKBENCH_NSS_SOCKET (the module must use its default path).
@@ -232,7 +235,9 @@ class Sandbox:
             ptext = ptext.rstrip("\n") + (
                 f"\n{LOCAL_CLASH_NAME}:x:{LOCAL_CLASH_ID}:{LOCAL_CLASH_ID}:"
                 f"Local Clash:/nonexistent:/usr/sbin/nologin\n")
-            gtext = gtext.rstrip("\n") + f"\n{LOCAL_CLASH_NAME}:x:{LOCAL_CLASH_ID}:\n"
+            gtext = gtext.rstrip("\n") + (
+                f"\n{LOCAL_CLASH_NAME}:x:{LOCAL_CLASH_ID}:\n"
+                f"{LOCAL_GROUP_ONLY_NAME}:x:{LOCAL_GROUP_ONLY_ID}:\n")
         passwd.write_text(ptext, encoding="utf-8")
         group.write_text(gtext, encoding="utf-8")
         os.chmod(passwd, 0o644)

@@ -355,6 +355,7 @@ mod tests {
                 pwdp: "$6$x$y".into(),
             }],
             refused: vec![],
+            refused_group_gids: vec![],
         }
     }
 

@@ -473,6 +473,7 @@ mod tests {
                 pwdp: "$6$s$h".into(),
             }],
             refused: vec![],
+            refused_group_gids: vec![],
         }
     }
 

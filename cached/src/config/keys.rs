@@ -36,6 +36,13 @@ pub enum ValueKind {
     GroupName,
     /// `error`, `warn`, `info` or `debug`.
     LogLevel,
+    /// Comma-separated POSIX names (`^[a-z_][a-z0-9_.-]{0,31}$`); empty for none.
+    NameList,
+    /// Comma-separated normalised absolute paths (no `.`, `..`, `//`, `:`; a trailing `/`
+    /// is dropped); empty for none.
+    PathList,
+    /// Comma-separated ids (1..=4294967294); empty for none.
+    IdList,
 }
 
 impl ValueKind {
@@ -61,6 +68,9 @@ impl ValueKind {
             ValueKind::Bool => "0 or 1 (also true/false, yes/no, on/off)".to_string(),
             ValueKind::GroupName => "a group name (no ':', whitespace or control characters)".to_string(),
             ValueKind::LogLevel => "one of error, warn, info, debug".to_string(),
+            ValueKind::NameList => "comma-separated names (^[a-z_][a-z0-9_.-]{0,31}$), or nothing".to_string(),
+            ValueKind::PathList => "comma-separated absolute paths without '.', '..' or empty components or ':', or nothing".to_string(),
+            ValueKind::IdList => format!("comma-separated ids (1..={MAX_ID}), or nothing"),
         }
     }
 }
@@ -133,6 +143,9 @@ pub const MIN_UID: &str = "min-uid";
 pub const MIN_GID: &str = "min-gid";
 pub const DEFAULT_SHELL: &str = "default-shell";
 pub const HOME_ROOT: &str = "home-root";
+pub const HOME_MUST_BE_UNDER: &str = "home-must-be-under";
+pub const RESERVED_NAMES: &str = "reserved-names";
+pub const LOCAL_PRIMARY_GIDS: &str = "local-primary-gids";
 pub const USER_PRIVATE_GROUPS: &str = "user-private-groups";
 pub const ENUMERATE: &str = "enumerate";
 pub const SHADOW_GROUP: &str = "shadow-group";
@@ -140,6 +153,13 @@ pub const ALLOW_INSECURE_HTTP: &str = "allow-insecure-http";
 pub const LOG_LEVEL: &str = "log-level";
 pub const SYNC_MAX_BYTES: &str = "sync-max-bytes";
 pub const SYNC_DEADLINE: &str = "sync-deadline";
+
+/// `reserved-names`' default: names that grant privilege on common distributions (root
+/// and its aliases, sudo/admin groups, groups that can read disks, memory, logs or the
+/// shadow file, container and VM managers). sudoers matches groups by name, so a
+/// directory group or user private group with one of these names is a path to root even
+/// where no local group has it (Ubuntu's sudoers grants `%admin` with no `admin` group).
+pub const DEFAULT_RESERVED_NAMES: &str = "root,toor,wheel,sudo,admin,adm,shadow,staff,disk,kmem,mem,tty,docker,podman,lxd,incus-admin,libvirt,kvm,systemd-journal";
 
 /// Every key, in the order `check-config` and the man page list them (design.md §3).
 pub static KEYS: &[KeySpec] = &[
@@ -258,6 +278,24 @@ pub static KEYS: &[KeySpec] = &[
         default: DefaultValue::Value("/home"),
         kind: ValueKind::PasswdPath,
         doc: "home directory parent for users without homeDirectory: <home-root>/<name>",
+    },
+    KeySpec {
+        name: HOME_MUST_BE_UNDER,
+        default: DefaultValue::Unset("any absolute path"),
+        kind: ValueKind::PathList,
+        doc: "roots a home must be strictly below (component-wise: /homeX/a is not under /home); a user whose home (given or derived from home-root) is elsewhere is refused (home_outside_roots)",
+    },
+    KeySpec {
+        name: RESERVED_NAMES,
+        default: DefaultValue::Value(DEFAULT_RESERVED_NAMES),
+        kind: ValueKind::NameList,
+        doc: "user and group names never accepted from the directory, even when no local account has them (reserved_name); a value replaces the whole default list, so to add a name repeat the default and append it",
+    },
+    KeySpec {
+        name: LOCAL_PRIMARY_GIDS,
+        default: DefaultValue::Unset("none"),
+        kind: ValueKind::IdList,
+        doc: "local group gids directory users may have as their primary gid, even below min-gid (a site that puts every directory user in one local group, such as users); any other local group's gid as a primary gid refuses the user (primary_gid_is_local)",
     },
     KeySpec {
         name: USER_PRIVATE_GROUPS,

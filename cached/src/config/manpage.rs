@@ -8,6 +8,7 @@
 use super::keys::{KeySpec, KEYS};
 use super::parse::{DAEMON_CONFIG, WORKBENCH_CONFIG};
 use crate::cli::args::USAGE;
+use crate::directory::model::RefusalReason;
 use std::fmt::Write;
 
 /// File name of the configuration page under `packaging/man/`.
@@ -152,6 +153,26 @@ pub fn config_page() -> String {
          unavailable. Token files are re\\-read on SIGHUP and whenever they change; no \
          restart is needed."
     );
+    let _ = writeln!(o, ".SH REFUSED ENTRIES");
+    let _ = writeln!(
+        o,
+        "Every SCIM entry is checked alone and against the rest, with the same rules on \
+         every path (a full copy, a lookup of an entry not yet copied, a refresh, a refetch \
+         after \\fBinvalidate\\fR, the cache a restarted daemon serves, the copy served at \
+         SIGHUP). A refused entry is not served; the others are. Each \
+         refusal is logged once with the SCIM id and counted in \\fBworkbench\\-cached \
+         status\\fR as \\fBrefused.\\fR\\fIreason\\fR (the last copy's refusals plus \
+         those met by lookups since). A user private group is never given a name or gid a \
+         local or another directory group has (the user is still served). Reasons:"
+    );
+    for reason in RefusalReason::ALL {
+        let _ = writeln!(
+            o,
+            ".TP\n\\fB{}\\fR\n{}",
+            escape(reason.as_str()),
+            escape(&capitalise(reason.meaning()))
+        );
+    }
     let _ = writeln!(o, ".SH EXAMPLE");
     let _ = writeln!(o, ".nf");
     let _ = writeln!(o, ".RS");
@@ -419,6 +440,15 @@ mod tests {
         }
         for (c, _) in COMMANDS {
             assert!(words.contains(c), "{c} is described but not in USAGE");
+        }
+    }
+
+    #[test]
+    fn manpage_lists_every_refusal_reason() {
+        let page = config_page();
+        for reason in RefusalReason::ALL {
+            let entry = format!(".TP\n\\fB{}\\fR\n", escape(reason.as_str()));
+            assert!(page.contains(&entry), "missing {entry}");
         }
     }
 

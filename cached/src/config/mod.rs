@@ -51,6 +51,12 @@ pub struct Config {
     pub min_gid: u32,
     pub default_shell: String,
     pub home_root: String,
+    /// `home-must-be-under`: normalised absolute roots; empty means any absolute home.
+    pub home_must_be_under: Vec<String>,
+    /// `reserved-names`: names never accepted from the directory.
+    pub reserved_names: std::collections::BTreeSet<String>,
+    /// `local-primary-gids`: local gids directory users may have as their primary gid.
+    pub local_primary_gids: std::collections::BTreeSet<u32>,
     pub user_private_groups: bool,
     pub enumerate: bool,
     /// Group *name*; the daemon resolves it from `/etc/group` itself (never through NSS).

@@ -319,6 +319,20 @@ impl Collector {
         }
     }
 
+    fn list(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        match &self.get(key)?.value {
+            Value::List(l) => Ok(l.clone()),
+            _ => Err(Self::mismatch(key)),
+        }
+    }
+
+    fn ids(&self, key: &str) -> Result<Vec<u32>, ConfigError> {
+        match &self.get(key)?.value {
+            Value::Ids(l) => Ok(l.clone()),
+            _ => Err(Self::mismatch(key)),
+        }
+    }
+
     fn build(&self) -> Result<Config, ConfigError> {
         let allow_insecure_http = self.flag(keys::ALLOW_INSECURE_HTTP)?;
         let address_entry = self.get(keys::SERVER_ADDRESS)?;
@@ -365,6 +379,9 @@ impl Collector {
             min_gid: self.number(keys::MIN_GID)?,
             default_shell: self.text(keys::DEFAULT_SHELL)?,
             home_root: self.text(keys::HOME_ROOT)?,
+            home_must_be_under: self.list(keys::HOME_MUST_BE_UNDER)?,
+            reserved_names: self.list(keys::RESERVED_NAMES)?.into_iter().collect(),
+            local_primary_gids: self.ids(keys::LOCAL_PRIMARY_GIDS)?.into_iter().collect(),
             user_private_groups: self.flag(keys::USER_PRIVATE_GROUPS)?,
             enumerate: self.flag(keys::ENUMERATE)?,
             shadow_group: self.text(keys::SHADOW_GROUP)?,
@@ -475,6 +492,12 @@ pub(crate) mod tests {
         assert_eq!((c.min_uid, c.min_gid), (1000, 1000));
         assert_eq!(c.default_shell, "/bin/bash");
         assert_eq!(c.home_root, "/home");
+        assert!(c.home_must_be_under.is_empty() && c.local_primary_gids.is_empty());
+        for name in [
+            "root", "wheel", "sudo", "admin", "adm", "shadow", "staff", "docker",
+        ] {
+            assert!(c.reserved_names.contains(name), "{name}");
+        }
         assert!(c.user_private_groups && c.enumerate && !c.allow_insecure_http);
         assert_eq!(c.shadow_group, "shadow");
         assert_eq!(c.log_level, log::LevelFilter::Info);
@@ -505,6 +528,9 @@ pub(crate) mod tests {
              min-gid=600\n\
              default-shell=/bin/zsh\n\
              home-root=/users/\n\
+             home-must-be-under=/users, /srv/homes\n\
+             reserved-names=sudo,wheel\n\
+             local-primary-gids=100\n\
              user-private-groups=no\n\
              enumerate=false\n\
              shadow-group=wheel\n\
@@ -528,6 +554,12 @@ pub(crate) mod tests {
         assert_eq!(c.sync_deadline, Duration::from_secs(120));
         assert_eq!((c.min_uid, c.min_gid), (500, 600));
         assert_eq!(c.home_root, "/users");
+        assert_eq!(c.home_must_be_under, vec!["/users", "/srv/homes"]);
+        assert_eq!(
+            c.reserved_names.iter().collect::<Vec<_>>(),
+            vec!["sudo", "wheel"]
+        );
+        assert_eq!(c.local_primary_gids.iter().collect::<Vec<_>>(), vec![&100]);
         assert!(!c.user_private_groups && !c.enumerate && c.allow_insecure_http);
         assert_eq!(c.log_level, log::LevelFilter::Debug);
         assert!(l.settings.iter().all(|s| s.origin != Origin::Default));

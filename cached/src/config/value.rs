@@ -2,6 +2,7 @@
 
 use super::address::{parse_server_address, ParsedAddress};
 use super::keys::{ValueKind, MAX_ID};
+use crate::directory::validate::{is_normalised_absolute, is_valid_posix_name};
 use std::path::PathBuf;
 
 /// A value that passed its kind's checks.
@@ -17,6 +18,9 @@ pub enum Value {
     Bytes(u64),
     Bool(bool),
     Level(log::LevelFilter),
+    /// `NameList` and `PathList`, in the order given.
+    List(Vec<String>),
+    Ids(Vec<u32>),
 }
 
 /// Parses `text` as `kind`. The error is an optional extra reason (the caller always
@@ -84,7 +88,61 @@ pub fn parse_value(kind: ValueKind, text: &str) -> Result<Value, Option<String>>
             "debug" => Ok(Value::Level(log::LevelFilter::Debug)),
             _ => Err(None),
         },
+        ValueKind::NameList => list_items(text)
+            .map(|name| {
+                if name.is_empty() {
+                    Err(Some(EMPTY_ITEM.to_string()))
+                } else if is_valid_posix_name(name) {
+                    Ok(name.to_string())
+                } else {
+                    Err(Some(format!("'{name}' is not a valid name")))
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map(Value::List),
+        ValueKind::PathList => list_items(text)
+            .map(|path| {
+                // `/home/` means `/home`, as for home-root; `/` stays.
+                let trimmed = path.trim_end_matches('/');
+                let path = if trimmed.is_empty() { path } else { trimmed };
+                if path.is_empty() {
+                    Err(Some(EMPTY_ITEM.to_string()))
+                } else if path.contains(':') || path.chars().any(char::is_control) {
+                    Err(Some(format!(
+                        "'{path}' contains ':' or a control character"
+                    )))
+                } else if is_normalised_absolute(path) {
+                    Ok(path.to_string())
+                } else {
+                    Err(Some(format!(
+                        "'{path}' is not absolute or has a '.', '..' or empty component"
+                    )))
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map(Value::List),
+        ValueKind::IdList => list_items(text)
+            .map(|id| match whole_number(id) {
+                Some(n) if n >= 1 && n <= u64::from(MAX_ID) => u32::try_from(n).map_err(|_| None),
+                _ if id.is_empty() => Err(Some(EMPTY_ITEM.to_string())),
+                _ => Err(Some(format!("'{id}' is not an id"))),
+            })
+            .collect::<Result<_, _>>()
+            .map(Value::Ids),
     }
+}
+
+/// Why `a,,b` or a trailing comma is refused.
+const EMPTY_ITEM: &str = "an empty item (two commas in a row, or one at an end)";
+
+/// The items of a comma-separated list, blanks around each trimmed; empty text is an
+/// empty list, while an empty item (`a,,b`, a trailing comma) is kept so that it is
+/// refused rather than silently dropped.
+fn list_items(text: &str) -> impl Iterator<Item = &str> {
+    let text = text.trim();
+    text.split(',')
+        .map(str::trim)
+        .filter(move |_| !text.is_empty())
 }
 
 /// Digits only (no sign, no unit, no blanks), so `5m` or `-1` never sneak through.
@@ -240,6 +298,47 @@ mod tests {
             Ok(Value::Text("/".into()))
         );
         assert!(parse_value(ValueKind::PasswdPath, "/bin:/sh").is_err());
+    }
+
+    #[test]
+    fn lists() {
+        let names = |t| parse_value(ValueKind::NameList, t);
+        assert_eq!(names(""), Ok(Value::List(vec![])));
+        assert_eq!(
+            names("admin, wheel ,sudo"),
+            Ok(Value::List(vec![
+                "admin".into(),
+                "wheel".into(),
+                "sudo".into()
+            ]))
+        );
+        for bad in ["Admin", "a,,b", "a,", "a b", "a:b"] {
+            assert!(names(bad).is_err(), "{bad}");
+        }
+        let paths = |t| parse_value(ValueKind::PathList, t);
+        assert_eq!(paths(""), Ok(Value::List(vec![])));
+        assert_eq!(
+            paths("/home,/srv/homes"),
+            Ok(Value::List(vec!["/home".into(), "/srv/homes".into()]))
+        );
+        assert_eq!(
+            paths("/home/, /"),
+            Ok(Value::List(vec!["/home".into(), "/".into()]))
+        );
+        for bad in ["home", "/home/../etc", "/a//b", "/a/./b", "/a:b", "/home,"] {
+            assert!(paths(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            names("a,,b"),
+            Err(Some(EMPTY_ITEM.to_string())),
+            "an empty item is named as such"
+        );
+        let ids = |t| parse_value(ValueKind::IdList, t);
+        assert_eq!(ids(""), Ok(Value::Ids(vec![])));
+        assert_eq!(ids("100, 2000"), Ok(Value::Ids(vec![100, 2000])));
+        for bad in ["0", "-1", "4294967295", "x", "1,,2", "1.5"] {
+            assert!(ids(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod invalidate;
 pub mod jitter;
 pub mod logging;
 pub mod notify;
+pub mod refusals;
 pub mod run;
 pub mod state;
 pub mod status_report;

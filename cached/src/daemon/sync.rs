@@ -21,6 +21,7 @@ use crate::directory::local_accounts::LocalAccounts;
 use crate::directory::mapping::{
     build_directory_mapped, keep_shadow_fields, map_arrived_group, map_user,
 };
+use crate::directory::merge;
 use crate::directory::model::{Directory, EntryKind};
 use crate::ondemand::state::UsableTokens;
 use crate::scim::budget::SyncBudget;
@@ -152,12 +153,31 @@ impl Syncer {
                 if snap.synced_at.is_some() {
                     self.shared.health().last_sync = snap.synced_at;
                 }
-                self.shared.serve(snap.directory);
+                let directory = self.held_to_rules(snap.directory);
+                self.shared.serve(directory);
                 log::info!("cache {}: {n} users loaded", self.store.path().display());
             }
             Err(e) => log::error!("{e}; starting with an empty cache"),
         }
         self.learn_shadow_gid();
+    }
+
+    /// `copy` held to today's rules, configuration and local files: a copy made under
+    /// older ones (the cache at start, the served copy at SIGHUP) must not be served as
+    /// is until the next sync, nor while the server cannot be asked.
+    fn held_to_rules(&self, cached: Directory) -> Directory {
+        let local = match LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP)) {
+            Ok(local) => local,
+            Err(e) => {
+                log::warn!("reading {LOCAL_PASSWD} and {LOCAL_GROUP}: {e}; copy served as it is");
+                return cached;
+            }
+        };
+        let (directory, refused) = merge::recheck(&cached, &self.shared.config(), &local);
+        for r in &refused {
+            crate::daemon::refusals::note_refusal(&self.shared, r);
+        }
+        directory
     }
 
     /// Finds the shadow group's id in /etc/group. Done at start and on reload, not only
@@ -402,6 +422,16 @@ impl Syncer {
     fn record_refusals(&mut self, dir: &Directory) {
         let mut counts = std::collections::BTreeMap::new();
         let mut detail = Vec::new();
+        // A lookup since the last copy may already have logged one (daemon::refusals).
+        let listed = std::mem::take(&mut self.shared.health().refused_detail);
+        for (kind, scim_id, reason, _) in listed {
+            let kind = if kind == "user" {
+                EntryKind::User
+            } else {
+                EntryKind::Group
+            };
+            self.logged_refusals.insert((kind, scim_id, reason));
+        }
         for r in &dir.refused {
             *counts.entry(r.reason.as_str()).or_insert(0u64) += 1;
             let kind = match r.kind {
@@ -448,6 +478,14 @@ impl Syncer {
                     Err(p) => *p.into_inner() = Arc::new(config),
                 }
                 log::info!("configuration reloaded");
+                // Rules from the new settings (reserved-names, home-must-be-under …)
+                // apply to what is served now, not only from the next copy.
+                let _apply = self.shared.ondemand.apply_lock();
+                let current = self.shared.directory();
+                let rechecked = self.held_to_rules((*current).clone());
+                if rechecked != *current {
+                    self.shared.serve(rechecked);
+                }
             }
             Err(e) => log::error!("configuration not reloaded, keeping the old one: {e}"),
         }

@@ -19,6 +19,7 @@ use super::local_accounts::LocalAccounts;
 use super::model::{
     Directory, EntryKind, PosixGroup, PosixUser, Refusal, RefusalReason, ShadowEntry,
 };
+use super::rules::{self, GroupSpace};
 use super::validate::{
     check_field, check_home, check_id, check_name, excerpt, is_crypt_hash,
     truncate_at_char_boundary, Problem, MAX_GECOS, MAX_MEMBERS, MAX_SCIM_ID,
@@ -111,9 +112,11 @@ pub fn build_directory_mapped(
     let mut group_candidates = Vec::with_capacity(groups.len());
     // Every gid some SCIM group claims, even a group refused for another reason: a user
     // private group must never stand in for a group the server does have.
-    let mut claimed_gids: HashSet<u32> = HashSet::new();
+    let mut space = GroupSpace::default();
+    let mut claimed_gids = std::collections::BTreeSet::new();
     for arrived in groups {
         if let Some(gid) = arrived.claimed_gid {
+            space.claim_gid(gid);
             claimed_gids.insert(gid);
         }
         match arrived.mapped {
@@ -121,8 +124,9 @@ pub fn build_directory_mapped(
             Err(r) => refused.push(r),
         }
     }
-    let mut claimed_names: HashSet<String> =
-        group_candidates.iter().map(|g| g.name.clone()).collect();
+    for g in &group_candidates {
+        space.claim_name(&g.name);
+    }
     let valid_groups = refuse_duplicates(
         group_candidates,
         EntryKind::Group,
@@ -156,41 +160,29 @@ pub fn build_directory_mapped(
         .collect();
 
     if cfg.user_private_groups {
-        let mut users_per_gid: HashMap<u32, usize> = HashMap::new();
         for u in &users {
-            *users_per_gid.entry(u.gid).or_default() += 1;
+            space.count_user(u.gid);
         }
         for u in &users {
-            if claimed_gids.contains(&u.gid) {
-                continue;
-            }
-            let skip = if local.gids.contains(&u.gid) {
-                Some("a local group has that gid")
-            } else if users_per_gid.get(&u.gid).copied().unwrap_or(0) > 1 {
-                Some("several users share that gid")
-            } else if claimed_names.contains(&u.name) || local.group_names.contains(&u.name) {
-                Some("another group has that name")
-            } else {
-                None
-            };
-            if let Some(why) = skip {
-                log::debug!(
-                    "no user private group for '{}' (gid {}): {why}",
+            match rules::private_group(u, &space, local) {
+                Ok(g) => {
+                    space.claim_name(&g.name);
+                    groups.push(g);
+                }
+                Err(rules::NoPrivateGroup::GidIsDirectoryGroup) => {}
+                Err(why) => log::debug!(
+                    "no user private group for '{}' (gid {}): {}",
                     u.name,
-                    u.gid
-                );
-                continue;
+                    u.gid,
+                    why.as_str()
+                ),
             }
-            claimed_names.insert(u.name.clone());
-            groups.push(PosixGroup {
-                scim_id: String::new(),
-                name: u.name.clone(),
-                gid: u.gid,
-                members: Vec::new(),
-            });
         }
     }
     groups.sort_by_key(|g| g.gid);
+    for g in &groups {
+        claimed_gids.remove(&g.gid);
+    }
 
     let shadow = match admin_users {
         Some(admin) => build_shadow(&users, admin, &mut refused),
@@ -202,6 +194,7 @@ pub fn build_directory_mapped(
         groups,
         shadow,
         refused,
+        refused_group_gids: claimed_gids.into_iter().collect(),
     }
 }
 
@@ -407,7 +400,7 @@ fn user_fields(
         }
     };
     let gid = match ext_get(attr::POSIX_GROUP_ID) {
-        Some(v) => check_id(attr::POSIX_GROUP_ID, v, cfg.min_gid)?,
+        Some(v) => rules::primary_gid(v, cfg, local)?,
         None if uid < cfg.min_gid => {
             return Err(Problem::new(
                 RefusalReason::IdBelowMinimum,
@@ -454,20 +447,7 @@ fn user_fields(
 
     let active = !matches!(get(obj, attr::ACTIVE), Some(v) if v != &Value::Bool(true));
 
-    if local.user_names.contains(&name) {
-        return Err(Problem::new(
-            RefusalReason::CollidesWithLocal,
-            format!("user name '{name}' exists in /etc/passwd"),
-        ));
-    }
-    if local.uids.contains(&uid) {
-        return Err(Problem::new(
-            RefusalReason::CollidesWithLocal,
-            format!("uid {uid} exists in /etc/passwd"),
-        ));
-    }
-
-    Ok(PosixUser {
+    let user = PosixUser {
         scim_id: scim_id.to_string(),
         name,
         uid,
@@ -476,7 +456,9 @@ fn user_fields(
         home,
         shell: cfg.default_shell.clone(),
         active,
-    })
+    };
+    rules::check_user(&user, cfg, local)?;
+    Ok(user)
 }
 
 /// The gid a Group resource claims, whether or not the group is otherwise valid.
@@ -560,18 +542,7 @@ fn group_fields(
             ))
         }
     };
-    if local.group_names.contains(&name) {
-        return Err(Problem::new(
-            RefusalReason::CollidesWithLocal,
-            format!("group name '{name}' exists in /etc/group"),
-        ));
-    }
-    if local.gids.contains(&gid) {
-        return Err(Problem::new(
-            RefusalReason::CollidesWithLocal,
-            format!("gid {gid} exists in /etc/group"),
-        ));
-    }
+    rules::check_group(&name, gid, cfg, local)?;
     Ok(MappedGroup {
         scim_id: scim_id.to_string(),
         name,

@@ -74,6 +74,15 @@ pub enum RefusalReason {
     FieldTooLong,
     /// `homeDirectory` not absolute.
     RelativeHome,
+    /// A home with an empty, `.` or `..` component or a trailing `/` (`/home/../etc`,
+    /// `/home//a`, `/home/a/`): it must name its directory one way only.
+    HomeNotNormalised,
+    /// `home-must-be-under` is set and the home is not strictly below one of its roots.
+    HomeOutsideRoots,
+    /// The name is in `reserved-names` (privileged names never taken from a directory).
+    ReservedName,
+    /// The user's primary gid is a local group's gid not listed in `local-primary-gids`.
+    PrimaryGidIsLocal,
     /// Another entry already has this name.
     DuplicateName,
     /// Another entry already has this id.
@@ -85,6 +94,48 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
+    /// Every reason, in the order the documentation lists them.
+    pub const ALL: [RefusalReason; 16] = [
+        RefusalReason::Malformed,
+        RefusalReason::MissingId,
+        RefusalReason::InvalidId,
+        RefusalReason::IdBelowMinimum,
+        RefusalReason::InvalidName,
+        RefusalReason::ControlCharacter,
+        RefusalReason::FieldTooLong,
+        RefusalReason::RelativeHome,
+        RefusalReason::HomeNotNormalised,
+        RefusalReason::HomeOutsideRoots,
+        RefusalReason::DuplicateName,
+        RefusalReason::DuplicateId,
+        RefusalReason::CollidesWithLocal,
+        RefusalReason::ReservedName,
+        RefusalReason::PrimaryGidIsLocal,
+        RefusalReason::BadShadow,
+    ];
+
+    /// One line for the man page: what makes an entry refused for this reason.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            RefusalReason::Malformed => "the resource is not a JSON object, has no id, or a field has the wrong JSON type",
+            RefusalReason::MissingId => "no posixUserId (users) or posixGroupId (groups)",
+            RefusalReason::InvalidId => "an id that is not a whole JSON number below 4294967295",
+            RefusalReason::IdBelowMinimum => "an id (or primary gid) below min-uid or min-gid",
+            RefusalReason::InvalidName => "a name that is not a POSIX name (^[a-z_][a-z0-9_.-]{0,31}$)",
+            RefusalReason::ControlCharacter => "':', a newline, NUL or another control character in a field",
+            RefusalReason::FieldTooLong => "a field longer than its limit",
+            RefusalReason::RelativeHome => "a home directory that is not an absolute path",
+            RefusalReason::HomeNotNormalised => "a home with an empty, '.' or '..' component or a trailing '/' (/home/../etc, /home//a, /home/a/); / itself is accepted",
+            RefusalReason::HomeOutsideRoots => "home-must-be-under is set and the home (given, or derived from home-root) is not strictly below one of its roots",
+            RefusalReason::DuplicateName => "another directory entry of the same kind has the name (all holders are refused)",
+            RefusalReason::DuplicateId => "another directory entry of the same kind has the id or the SCIM id (all holders are refused)",
+            RefusalReason::CollidesWithLocal => "the name or id is in /etc/passwd or /etc/group: local accounts win",
+            RefusalReason::ReservedName => "the user or group name is in reserved-names",
+            RefusalReason::PrimaryGidIsLocal => "the user's primary gid is a group in /etc/group not listed in local-primary-gids",
+            RefusalReason::BadShadow => "shadowPassword is not a crypt(3) hash: the hash is refused, the user stays with password login disabled",
+        }
+    }
+
     /// Stable key used in `status` output and logs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -96,6 +147,10 @@ impl RefusalReason {
             RefusalReason::ControlCharacter => "control_character",
             RefusalReason::FieldTooLong => "field_too_long",
             RefusalReason::RelativeHome => "relative_home",
+            RefusalReason::HomeNotNormalised => "home_not_normalised",
+            RefusalReason::HomeOutsideRoots => "home_outside_roots",
+            RefusalReason::ReservedName => "reserved_name",
+            RefusalReason::PrimaryGidIsLocal => "primary_gid_is_local",
             RefusalReason::DuplicateName => "duplicate_name",
             RefusalReason::DuplicateId => "duplicate_id",
             RefusalReason::CollidesWithLocal => "collides_with_local",
@@ -126,4 +181,7 @@ pub struct Directory {
     pub shadow: Vec<ShadowEntry>,
     /// Every refusal from this copy.
     pub refused: Vec<Refusal>,
+    /// Gids claimed by SCIM groups this copy refused, sorted: no user private group may
+    /// stand in for them when a user is merged on its own later. Not kept in the cache.
+    pub refused_group_gids: Vec<u32>,
 }

@@ -148,7 +148,8 @@ pub fn check_id(field: &str, value: &Value, minimum: u32) -> Result<u32, Problem
     Ok(id)
 }
 
-/// An absolute home directory without forbidden characters, at most [`MAX_HOME`] bytes.
+/// An absolute, normalised home directory without forbidden characters, at most
+/// [`MAX_HOME`] bytes. Where it may be (`home-must-be-under`) is `rules`' job.
 pub fn check_home(home: &str) -> Result<(), Problem> {
     check_field("homeDirectory", home, MAX_HOME)?;
     if !home.starts_with('/') {
@@ -157,7 +158,32 @@ pub fn check_home(home: &str) -> Result<(), Problem> {
             format!("homeDirectory '{}' is not an absolute path", excerpt(home)),
         ));
     }
+    if !is_normalised_absolute(home) {
+        return Err(Problem::new(
+            RefusalReason::HomeNotNormalised,
+            format!(
+                "homeDirectory '{}' has an empty, '.' or '..' component or a trailing '/'",
+                excerpt(home)
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// Whether `path` is absolute and names its directory one way only: `/` itself, or
+/// `/`-separated components none of which is empty (`//`, a trailing `/`), `.` or `..`.
+/// A home such as `/home/../etc/x` would otherwise pass a prefix check on `/home` while
+/// pointing elsewhere, and tools disagree on what a trailing `/` or `//` means.
+pub fn is_normalised_absolute(path: &str) -> bool {
+    if path == "/" {
+        return true;
+    }
+    match path.strip_prefix('/') {
+        Some(rest) => rest
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".."),
+        None => false,
+    }
 }
 
 /// `text` cut to at most `max` bytes at a character boundary.
@@ -300,6 +326,31 @@ mod tests {
             check_home("/home/a\nb").unwrap_err().reason,
             RefusalReason::ControlCharacter
         );
+        for bad in [
+            "/home/../etc/systemd/system/x.service.d",
+            "/home/..",
+            "/home/./alice",
+            "/./home",
+            "/home//alice",
+            "//home/alice",
+            "/home/alice/",
+            "/home/alice/.",
+        ] {
+            assert_eq!(
+                check_home(bad).unwrap_err().reason,
+                RefusalReason::HomeNotNormalised,
+                "{bad}"
+            );
+        }
+        for ok in [
+            "/",
+            "/home/a..b",
+            "/home/.alice",
+            "/srv/homes/alice",
+            "/home/...",
+        ] {
+            assert!(check_home(ok).is_ok(), "{ok}");
+        }
         let long = format!("/{}", "a".repeat(MAX_HOME));
         assert_eq!(
             check_home(&long).unwrap_err().reason,

@@ -1,9 +1,12 @@
 //! One filtered SCIM request for one entry, and merging its answer into the served copy.
 //!
 //! The answer is mapped and validated by exactly the same code as a full copy
-//! (`directory::mapping`). Merging never creates a state a full copy could not: an entry
-//! whose name or id is held by another SCIM id is not merged (a full sync is requested
-//! instead, which applies the duplicate rules to everything at once).
+//! (`directory::mapping`, `directory::rules`) and merged by `directory::merge`, which
+//! applies the same conflict and private-group rules. Merging never creates a state a
+//! full copy could not: an entry whose name or id is held by another SCIM id is not
+//! merged (a full sync is requested instead, which applies the duplicate rules to
+//! everything at once). Entries the rules refuse are logged and counted in `status` as a
+//! full copy's are (`daemon::refusals`).
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -12,11 +15,13 @@ use serde_json::Value;
 
 use super::freshness::EntryId;
 use super::key::LookupKey;
+use crate::daemon::refusals::note_refusal;
 use crate::daemon::state::{Counters, Shared};
 use crate::daemon::sync::{LOCAL_GROUP, LOCAL_PASSWD};
 use crate::directory::local_accounts::LocalAccounts;
-use crate::directory::mapping::{map_group, map_shadow, map_user};
-use crate::directory::model::{Directory, EntryKind, PosixGroup, PosixUser, RefusalReason};
+use crate::directory::mapping::{map_group, map_shadow, map_user, MappedGroup};
+use crate::directory::merge::{self, refused_as_duplicate, Gone, Merge};
+use crate::directory::model::{Directory, EntryKind, PosixGroup, PosixUser, Refusal};
 use crate::scim::client::ScimClient;
 use crate::scim::{GroupFilter, ScimError, UserFilter};
 use crate::tokens::secret::BearerToken;
@@ -132,11 +137,12 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
         .map_err(|e| FetchError::Scim(format!("reading {LOCAL_PASSWD}: {e}")))?;
     let config = shared.config();
     let copy = shared.directory();
+    let map_user_noted = |v: &Value| noted(shared, map_user(v, &config, &local));
     match key {
         LookupKey::UserName(_) | LookupKey::Uid(_) => {
             let matching: Vec<PosixUser> = resources
                 .iter()
-                .filter_map(|v| map_user(v, &config, &local).ok())
+                .filter_map(map_user_noted)
                 .filter(|u| !refused_as_duplicate(&copy, EntryKind::User, &u.scim_id))
                 .filter(|u| user_matches(u, key))
                 .collect();
@@ -144,13 +150,14 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
                 [] => {
                     if let LookupKey::Uid(uid) = key {
                         if let Some(user) = renumbered(&client, &token, &copy, *uid, |v| {
-                            map_user(v, &config, &local).ok().filter(|u| {
+                            map_user_noted(v).filter(|u| {
                                 !refused_as_duplicate(&copy, EntryKind::User, &u.scim_id)
                             })
                         }) {
                             // Replaces the cached entry (same SCIM id): group member
                             // lists, kept by name, stay as they are.
-                            let outcome = merge_user(shared, user, config.user_private_groups);
+                            let outcome =
+                                merge_user(shared, &user, config.user_private_groups, &local);
                             shared.ondemand.negative().insert(key.clone());
                             return Ok(outcome);
                         }
@@ -167,14 +174,14 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
                     }
                     Ok(remove(shared, key))
                 }
-                [u] => Ok(merge_user(shared, u.clone(), config.user_private_groups)),
+                [u] => Ok(merge_user(shared, u, config.user_private_groups, &local)),
                 _ => Ok(ambiguous(shared, key)),
             }
         }
         LookupKey::GroupName(_) | LookupKey::Gid(_) => {
-            let matching: Vec<_> = resources
+            let matching: Vec<MappedGroup> = resources
                 .iter()
-                .filter_map(|v| map_group(v, &config, &local).ok())
+                .filter_map(|v| noted(shared, map_group(v, &config, &local)))
                 .filter(|g| !refused_as_duplicate(&copy, EntryKind::Group, &g.scim_id))
                 .filter(|g| match key {
                     LookupKey::GroupName(n) => &g.name == n,
@@ -204,19 +211,9 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
     }
 }
 
-/// Whether the last full copy refused this SCIM id for sharing a name or an id with
-/// another entry. One entry fetched alone cannot show that, so merging it would serve
-/// what a full copy refuses (both entries of a duplicate pair are refused). It stays
-/// refused until a full copy no longer finds the duplicate.
-fn refused_as_duplicate(copy: &Directory, kind: EntryKind, scim_id: &str) -> bool {
-    copy.refused.iter().any(|r| {
-        r.kind == kind
-            && r.scim_id == scim_id
-            && matches!(
-                r.reason,
-                RefusalReason::DuplicateName | RefusalReason::DuplicateId
-            )
-    })
+/// The mapped entry, or `None` once its refusal is logged and counted.
+fn noted<T>(shared: &Shared, mapped: Result<T, Refusal>) -> Option<T> {
+    mapped.map_err(|r| note_refusal(shared, &r)).ok()
 }
 
 /// The cached user with `uid`, which the server no longer has under that uid, as the
@@ -281,7 +278,7 @@ fn resolve_members(dir: &Directory, ids: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Applies `change` to a copy of the served directory and serves it, unless `change`
+/// Applies `change` to the served directory and serves the result, unless `change`
 /// returns `None` (nothing to change).
 fn apply(shared: &Shared, change: impl FnOnce(&Directory) -> Option<Directory>) -> bool {
     let _guard = shared.ondemand.apply_lock();
@@ -293,6 +290,20 @@ fn apply(shared: &Shared, change: impl FnOnce(&Directory) -> Option<Directory>) 
         }
         None => false,
     }
+}
+
+/// Applies a [`Merge`] computed under the apply lock; true on a conflict.
+fn apply_merge(shared: &Shared, merge: impl FnOnce(&Directory) -> Merge) -> bool {
+    let mut conflict = false;
+    apply(shared, |dir| match merge(dir) {
+        Merge::Unchanged => None,
+        Merge::Changed(next) => Some(next),
+        Merge::Conflict => {
+            conflict = true;
+            None
+        }
+    });
+    conflict
 }
 
 fn confirm(shared: &Shared, id: EntryId) {
@@ -323,54 +334,14 @@ fn settle(
     FetchOutcome::Present
 }
 
-fn merge_user(shared: &Shared, user: PosixUser, private_groups: bool) -> FetchOutcome {
-    let mut conflict = false;
-    apply(shared, |dir| {
-        if dir.users.iter().any(|u| u == &user) {
-            return None;
-        }
-        if dir
-            .users
-            .iter()
-            .any(|u| u.scim_id != user.scim_id && (u.name == user.name || u.uid == user.uid))
-        {
-            conflict = true;
-            return None;
-        }
-        let mut next = dir.clone();
-        if let Some(old) = next.users.iter().position(|u| u.scim_id == user.scim_id) {
-            let old = next.users.remove(old);
-            drop_user_traces(&mut next, &old, old.name != user.name);
-            if old.name != user.name {
-                for g in &mut next.groups {
-                    for m in &mut g.members {
-                        if *m == old.name {
-                            m.clone_from(&user.name);
-                        }
-                    }
-                }
-            }
-        }
-        let pos = next.users.partition_point(|u| u.uid < user.uid);
-        next.users.insert(pos, user.clone());
-        if private_groups
-            && !next
-                .groups
-                .iter()
-                .any(|g| g.gid == user.gid || g.name == user.name)
-        {
-            let pos = next.groups.partition_point(|g| g.gid < user.gid);
-            next.groups.insert(
-                pos,
-                PosixGroup {
-                    scim_id: String::new(),
-                    name: user.name.clone(),
-                    gid: user.gid,
-                    members: Vec::new(),
-                },
-            );
-        }
-        Some(next)
+fn merge_user(
+    shared: &Shared,
+    user: &PosixUser,
+    private_groups: bool,
+    local: &LocalAccounts,
+) -> FetchOutcome {
+    let conflict = apply_merge(shared, |dir| {
+        merge::merge_user(dir, user, private_groups, local)
     });
     settle(
         shared,
@@ -384,40 +355,8 @@ fn merge_user(shared: &Shared, user: PosixUser, private_groups: bool) -> FetchOu
     )
 }
 
-/// Removes a user's private group and shadow entry (and, if `rename`, nothing else:
-/// member lists are renamed by the caller).
-fn drop_user_traces(dir: &mut Directory, old: &PosixUser, rename: bool) {
-    dir.groups
-        .retain(|g| !(g.scim_id.is_empty() && g.name == old.name && g.gid == old.gid));
-    if rename {
-        dir.shadow.retain(|s| s.name != old.name);
-    }
-}
-
 fn merge_group(shared: &Shared, group: PosixGroup) -> FetchOutcome {
-    let mut conflict = false;
-    apply(shared, |dir| {
-        if dir.groups.iter().any(|g| g == &group) {
-            return None;
-        }
-        // A SCIM group replaces a user private group with its gid or name.
-        if dir.groups.iter().any(|g| {
-            !g.scim_id.is_empty()
-                && g.scim_id != group.scim_id
-                && (g.name == group.name || g.gid == group.gid)
-        }) {
-            conflict = true;
-            return None;
-        }
-        let mut next = dir.clone();
-        next.groups.retain(|g| {
-            g.scim_id != group.scim_id
-                && !(g.scim_id.is_empty() && (g.name == group.name || g.gid == group.gid))
-        });
-        let pos = next.groups.partition_point(|g| g.gid < group.gid);
-        next.groups.insert(pos, group.clone());
-        Some(next)
-    });
+    let conflict = apply_merge(shared, |dir| merge::merge_group(dir, &group));
     settle(
         shared,
         conflict,
@@ -465,79 +404,14 @@ fn merge_shadow(shared: &Shared, name: &str, admin: &[Value]) -> FetchOutcome {
 
 /// The server has no entry for `key`: drop ours (if any) and remember the answer.
 fn remove(shared: &Shared, key: &LookupKey) -> FetchOutcome {
-    apply(shared, |dir| {
-        let mut next = dir.clone();
-        match key {
-            LookupKey::UserName(_) | LookupKey::Uid(_) => {
-                let gone: Vec<PosixUser> = next
-                    .users
-                    .iter()
-                    .filter(|u| user_matches(u, key))
-                    .cloned()
-                    .collect();
-                if gone.is_empty() {
-                    return None;
-                }
-                next.users.retain(|u| !user_matches(u, key));
-                for old in &gone {
-                    drop_user_traces(&mut next, old, true);
-                    for g in &mut next.groups {
-                        g.members.retain(|m| *m != old.name);
-                    }
-                }
-            }
-            LookupKey::GroupName(n) => {
-                let before = next.groups.len();
-                next.groups.retain(|g| g.scim_id.is_empty() || &g.name != n);
-                if next.groups.len() == before {
-                    return None;
-                }
-            }
-            LookupKey::Gid(id) => {
-                let before = next.groups.len();
-                next.groups.retain(|g| g.scim_id.is_empty() || g.gid != *id);
-                if next.groups.len() == before {
-                    return None;
-                }
-            }
-            LookupKey::Shadow(_) => return None,
-        }
-        Some(next)
-    });
-    if !matches!(key, LookupKey::Shadow(_)) {
-        shared.ondemand.negative().insert(key.clone());
-    }
+    let gone = match key {
+        LookupKey::UserName(n) => Gone::UserName(n),
+        LookupKey::Uid(id) => Gone::Uid(*id),
+        LookupKey::GroupName(n) => Gone::GroupName(n),
+        LookupKey::Gid(id) => Gone::Gid(*id),
+        LookupKey::Shadow(_) => return FetchOutcome::Absent,
+    };
+    apply(shared, |dir| merge::remove(dir, gone));
+    shared.ondemand.negative().insert(key.clone());
     FetchOutcome::Absent
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::directory::model::Refusal;
-
-    #[test]
-    fn duplicates_refused_by_the_copy_stay_refused() {
-        let refusal = |kind, id: &str, reason| Refusal {
-            kind,
-            scim_id: id.to_string(),
-            reason,
-            detail: String::new(),
-        };
-        let copy = Directory {
-            refused: vec![
-                refusal(EntryKind::User, "u-dup", RefusalReason::DuplicateId),
-                refusal(EntryKind::User, "u-dupname", RefusalReason::DuplicateName),
-                refusal(EntryKind::Group, "g-dup", RefusalReason::DuplicateId),
-                refusal(EntryKind::User, "u-bad", RefusalReason::InvalidName),
-            ],
-            ..Directory::default()
-        };
-        assert!(refused_as_duplicate(&copy, EntryKind::User, "u-dup"));
-        assert!(refused_as_duplicate(&copy, EntryKind::User, "u-dupname"));
-        assert!(refused_as_duplicate(&copy, EntryKind::Group, "g-dup"));
-        // Another kind, another id, or a per-entry reason (mapping decides afresh).
-        assert!(!refused_as_duplicate(&copy, EntryKind::Group, "u-dup"));
-        assert!(!refused_as_duplicate(&copy, EntryKind::User, "u-other"));
-        assert!(!refused_as_duplicate(&copy, EntryKind::User, "u-bad"));
-    }
 }

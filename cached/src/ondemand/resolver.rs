@@ -32,12 +32,13 @@ pub enum Resolution {
 }
 
 /// Names and ids that can never be directory entries are answered without the network
-/// (this includes `pam_unix_non_existent:`-style probes: `:` is not a POSIX name).
+/// (this includes `pam_unix_non_existent:`-style probes: `:` is not a POSIX name, and
+/// `reserved-names`, which sudo asks for on every run: `%admin`, `%wheel`).
 fn impossible(shared: &Shared, key: &LookupKey) -> bool {
     let config = shared.config();
     match key {
         LookupKey::UserName(n) | LookupKey::GroupName(n) | LookupKey::Shadow(n) => {
-            !is_valid_posix_name(n)
+            !is_valid_posix_name(n) || config.reserved_names.contains(n.as_str())
         }
         LookupKey::Uid(id) => *id < config.min_uid || *id == u32::MAX,
         LookupKey::Gid(id) => *id < config.min_gid || *id == u32::MAX,
@@ -220,5 +221,34 @@ fn refresh_in_background(shared: &Arc<Shared>, key: &LookupKey, uid: u32) {
         });
     if let Err(e) = spawned {
         log::warn!("cannot start a refresh thread: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_and_reserved_names_never_reach_the_server() {
+        let config =
+            crate::config::Config::from_pairs(&[("server-address", "https://h/")]).expect("config");
+        let shared = Shared::new(config);
+        for key in [
+            LookupKey::GroupName("admin".into()),
+            LookupKey::GroupName("wheel".into()),
+            LookupKey::UserName("root".into()),
+            LookupKey::Shadow("sudo".into()),
+            LookupKey::UserName("pam_unix_non_existent:".into()),
+            LookupKey::Uid(999),
+        ] {
+            assert!(impossible(&shared, &key), "{key}");
+        }
+        for key in [
+            LookupKey::UserName("alice".into()),
+            LookupKey::GroupName("devs".into()),
+            LookupKey::Gid(1000),
+        ] {
+            assert!(!impossible(&shared, &key), "{key}");
+        }
     }
 }

@@ -1,0 +1,225 @@
+//! The identity rules (design.md §6, §7): what a valid entry may not be, given the
+//! configuration and the local accounts. Pure data, no I/O. Every path that turns SCIM
+//! data into served entries goes through these functions — the full copy
+//! ([`super::mapping`]) and the on-demand merges ([`super::merge`]) — so no path can
+//! serve what another would refuse.
+//!
+//! Order matters only for which reason is reported: collisions with local accounts come
+//! first (as before these rules existed), then reserved names, the primary gid and the
+//! home's root.
+
+use std::collections::{HashMap, HashSet};
+
+use super::local_accounts::LocalAccounts;
+use super::model::{PosixGroup, PosixUser, RefusalReason};
+use super::validate::{check_id, excerpt, Problem};
+use crate::config::Config;
+use crate::scim::attributes as attr;
+use serde_json::Value;
+
+/// Checks a user whose fields are each valid (see `validate`) against the local accounts
+/// and the configured policy.
+pub fn check_user(user: &PosixUser, cfg: &Config, local: &LocalAccounts) -> Result<(), Problem> {
+    let (name, uid, gid) = (&user.name, user.uid, user.gid);
+    if local.user_names.contains(name) {
+        return Err(Problem::new(
+            RefusalReason::CollidesWithLocal,
+            format!("user name '{name}' exists in /etc/passwd"),
+        ));
+    }
+    if local.uids.contains(&uid) {
+        return Err(Problem::new(
+            RefusalReason::CollidesWithLocal,
+            format!("uid {uid} exists in /etc/passwd"),
+        ));
+    }
+    check_reserved("user", name, cfg)?;
+    if local.gids.contains(&gid) && !cfg.local_primary_gids.contains(&gid) {
+        // It would give the user that group's file access without anyone listing it
+        // as a member.
+        return Err(Problem::new(
+            RefusalReason::PrimaryGidIsLocal,
+            format!("primary gid {gid} is a group in /etc/group and not in local-primary-gids"),
+        ));
+    }
+    check_home_root(&user.home, &cfg.home_must_be_under)
+}
+
+/// A user's `posixGroupId`, at least `min-gid`, except that a gid listed in
+/// `local-primary-gids` that a local group has is accepted below it (`users`, 100, is
+/// the usual one-group-for-everyone): the administrator named it, it is not the
+/// directory's to claim.
+pub fn primary_gid(value: &Value, cfg: &Config, local: &LocalAccounts) -> Result<u32, Problem> {
+    match check_id(attr::POSIX_GROUP_ID, value, cfg.min_gid) {
+        Err(p) if p.reason == RefusalReason::IdBelowMinimum => {
+            match check_id(attr::POSIX_GROUP_ID, value, 1) {
+                Ok(gid) if cfg.local_primary_gids.contains(&gid) && local.gids.contains(&gid) => {
+                    Ok(gid)
+                }
+                _ => Err(p),
+            }
+        }
+        other => other,
+    }
+}
+
+/// Checks a group's name and gid against the local accounts and `reserved-names`.
+pub fn check_group(
+    name: &str,
+    gid: u32,
+    cfg: &Config,
+    local: &LocalAccounts,
+) -> Result<(), Problem> {
+    if local.group_names.contains(name) {
+        return Err(Problem::new(
+            RefusalReason::CollidesWithLocal,
+            format!("group name '{name}' exists in /etc/group"),
+        ));
+    }
+    if local.gids.contains(&gid) {
+        return Err(Problem::new(
+            RefusalReason::CollidesWithLocal,
+            format!("gid {gid} exists in /etc/group"),
+        ));
+    }
+    check_reserved("group", name, cfg)
+}
+
+fn check_reserved(kind: &str, name: &str, cfg: &Config) -> Result<(), Problem> {
+    if cfg.reserved_names.contains(name) {
+        return Err(Problem::new(
+            RefusalReason::ReservedName,
+            format!("{kind} name '{name}' is in reserved-names"),
+        ));
+    }
+    Ok(())
+}
+
+/// A (normalised) home must be strictly below one of `roots`, compared component by
+/// component, when any are configured.
+fn check_home_root(home: &str, roots: &[String]) -> Result<(), Problem> {
+    if roots.is_empty() || roots.iter().any(|r| is_strictly_below(home, r)) {
+        return Ok(());
+    }
+    Err(Problem::new(
+        RefusalReason::HomeOutsideRoots,
+        format!(
+            "homeDirectory '{}' is not below home-must-be-under ({})",
+            excerpt(home),
+            roots.join(",")
+        ),
+    ))
+}
+
+/// Whether normalised `path` lies strictly below normalised `root`: `/home/a` is below
+/// `/home`, while `/home` and `/homeX/a` are not.
+pub fn is_strictly_below(path: &str, root: &str) -> bool {
+    let rest = if root == "/" {
+        path.strip_prefix('/')
+    } else {
+        path.strip_prefix(root).and_then(|r| r.strip_prefix('/'))
+    };
+    rest.is_some_and(|r| !r.is_empty())
+}
+
+/// Why a user gets no user private group. The user is still served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoPrivateGroup {
+    /// A directory group has the gid: the user belongs to it (not an obstacle as such).
+    GidIsDirectoryGroup,
+    /// A local group has the gid.
+    GidIsLocal,
+    /// Several directory users have the gid; a group named after one would be wrong.
+    GidShared,
+    /// A local or directory group already has the user's name: a private group with it
+    /// would stand in for that group (`sudo`, `adm` …).
+    NameTaken,
+}
+
+impl NoPrivateGroup {
+    /// For the debug log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoPrivateGroup::GidIsDirectoryGroup => "a directory group has that gid",
+            NoPrivateGroup::GidIsLocal => "a local group has that gid",
+            NoPrivateGroup::GidShared => "several users share that gid",
+            NoPrivateGroup::NameTaken => "another group has that name",
+        }
+    }
+}
+
+/// The directory's group names and gids, and how many directory users have each gid:
+/// what a user private group must not collide with.
+#[derive(Debug, Clone, Default)]
+pub struct GroupSpace {
+    gids: HashSet<u32>,
+    names: HashSet<String>,
+    users_per_gid: HashMap<u32, usize>,
+}
+
+impl GroupSpace {
+    /// The space of `groups` (SCIM and private) and `users`.
+    pub fn of<'a>(
+        groups: impl IntoIterator<Item = &'a PosixGroup>,
+        users: impl IntoIterator<Item = &'a PosixUser>,
+    ) -> GroupSpace {
+        let mut space = GroupSpace::default();
+        for g in groups {
+            space.claim(&g.name, g.gid);
+        }
+        for u in users {
+            space.count_user(u.gid);
+        }
+        space
+    }
+
+    /// A group holds `name` and `gid`.
+    pub fn claim(&mut self, name: &str, gid: u32) {
+        self.names.insert(name.to_string());
+        self.gids.insert(gid);
+    }
+
+    /// A group holds `name` (its gid unknown or claimed separately).
+    pub fn claim_name(&mut self, name: &str) {
+        self.names.insert(name.to_string());
+    }
+
+    /// A group, even one refused, claims `gid`.
+    pub fn claim_gid(&mut self, gid: u32) {
+        self.gids.insert(gid);
+    }
+
+    /// One more directory user has primary gid `gid`.
+    pub fn count_user(&mut self, gid: u32) {
+        *self.users_per_gid.entry(gid).or_default() += 1;
+    }
+}
+
+/// The user private group of `user`, or why there is none. Never takes a local group's
+/// name or gid, nor a name or gid a directory group has.
+pub fn private_group(
+    user: &PosixUser,
+    space: &GroupSpace,
+    local: &LocalAccounts,
+) -> Result<PosixGroup, NoPrivateGroup> {
+    if space.gids.contains(&user.gid) {
+        Err(NoPrivateGroup::GidIsDirectoryGroup)
+    } else if local.gids.contains(&user.gid) {
+        Err(NoPrivateGroup::GidIsLocal)
+    } else if space.users_per_gid.get(&user.gid).copied().unwrap_or(0) > 1 {
+        Err(NoPrivateGroup::GidShared)
+    } else if space.names.contains(&user.name) || local.group_names.contains(&user.name) {
+        Err(NoPrivateGroup::NameTaken)
+    } else {
+        Ok(PosixGroup {
+            scim_id: String::new(),
+            name: user.name.clone(),
+            gid: user.gid,
+            members: Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "rules_tests.rs"]
+mod tests;
