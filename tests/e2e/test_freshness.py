@@ -169,6 +169,14 @@ def test_reused_uid_never_shows_two_names(daemon, ctl, getent, probe):
     """dave (1004) is removed, dan is created with uid 1004: at no point do
     `getent passwd 1004` and `getent passwd dave|dan` tell two stories."""
     assert passwd(getent, 1004).startswith("dave:x:1004:")
+    # Three getent calls are three lookups, not one snapshot: a full sync served between
+    # them (dave read from the old copy, dan from the new one) would look like two
+    # holders though no copy ever had both. The conflict below makes the daemon ask for
+    # a sync at once, so until the explicit sync every sync is held (fails at Groups,
+    # before anything is served; passwd lookups only use Users): the checks before it
+    # all see the copy that still has dave.
+    ctl.set_fault("status", code=503, endpoint="Groups")
+    ctl.reset_counters()
     ctl.remove_user("u-dave")
     ctl.add_user(compact_user("u-dan", "dan", 1004, home="/home/dan", gecos="Dan Doe"))
 
@@ -189,6 +197,11 @@ def test_reused_uid_never_shows_two_names(daemon, ctl, getent, probe):
     p, data = probe("lookup", "passwd", "dan", "--expect", "notfound")
     assert data["status"] != "notfound", data
     consistent()
+    # The conflict did ask for a full sync (held above).
+    wait_for("the sync asked for by the conflict reached the server",
+             lambda: any(e["path"].endswith("/Groups") and e.get("fault") == "status"
+                         for e in ctl.counters()["log"]))
+    ctl.clear_fault()
     sync(daemon)
     by_uid, dave, dan = consistent()
     assert dave is None and dan == "dan:x:1004:1004:Dan Doe:/home/dan:/bin/bash", (dave, dan)
