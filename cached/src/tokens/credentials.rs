@@ -1,0 +1,165 @@
+//! Tokens handed over by systemd (`LoadCredential=`, design.md §7), for a daemon that
+//! runs as an unprivileged user and cannot open the root-only token files itself.
+//!
+//! systemd copies each source file at service start into `$CREDENTIALS_DIRECTORY/<name>`
+//! (`user-token`, `admin-token`), owned by the service user, mode 0400, in a directory
+//! only that user can read. The copy is what is read; the configured path
+//! (`user-token-path`, `admin-token-path`) stays the *source*, and the source's rules
+//! still apply, through `stat` (which needs no read permission): a missing source is
+//! `missing` (the unit's `SetCredential=` default makes the copy empty instead of
+//! failing the start), an admin token source that is not root's secret is
+//! `insecure-permissions`, exactly as when the daemon reads the file itself.
+//!
+//! Without `$CREDENTIALS_DIRECTORY` (not started by systemd: the e2e tests, the demo, a
+//! supervisor) the configured paths are read directly, as before.
+
+use super::file::{check_trusted_file, read_token, TokenKind, TokenState, TrustRule};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// The environment variable systemd sets for a unit with credentials.
+pub const CREDENTIALS_ENV: &str = "CREDENTIALS_DIRECTORY";
+
+/// The credential name the units use for `kind` (`LoadCredential=<name>:<path>`).
+pub fn credential_name(kind: TokenKind) -> &'static str {
+    match kind {
+        TokenKind::User => "user-token",
+        TokenKind::Admin => "admin-token",
+    }
+}
+
+/// `$CREDENTIALS_DIRECTORY/<name>` when the daemon was given credentials and this one
+/// is among them; `None` means "read the configured path".
+pub fn credential_path(kind: TokenKind) -> Option<PathBuf> {
+    let dir = std::env::var_os(CREDENTIALS_ENV)?;
+    let dir = Path::new(&dir);
+    if !dir.is_absolute() {
+        return None;
+    }
+    let path = dir.join(credential_name(kind));
+    std::fs::symlink_metadata(&path).ok().map(|_| path)
+}
+
+/// Checks `source` (the configured path) as far as `stat` allows, then reads the token
+/// from `credential` (systemd's copy of it).
+pub fn read_credential(source: &Path, credential: &Path, kind: TokenKind) -> TokenState {
+    match std::fs::symlink_metadata(source) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+            return TokenState::Missing
+        }
+        // A directory the service user cannot search: the rule cannot be checked here;
+        // systemd (root) read the file, and the copy is still checked below.
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+        Err(e) => return TokenState::Unreadable(format!("cannot stat: {e}")),
+        Ok(meta) if kind == TokenKind::Admin => {
+            if meta.file_type().is_symlink() {
+                return TokenState::Unreadable(
+                    "is a symbolic link; the admin token must be a regular file owned by root"
+                        .to_string(),
+                );
+            }
+            if let Err(message) = check_trusted_file(source, &meta, TrustRule::SecretOfRoot) {
+                return TokenState::InsecurePermissions(message);
+            }
+        }
+        Ok(_) => {}
+    }
+    // The copy: systemd makes it 0400 and owned by the service user. Anything readable
+    // by others means it is not systemd's copy; refuse it like a bad source.
+    if kind == TokenKind::Admin {
+        if let Ok(meta) = std::fs::metadata(credential) {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let euid = unsafe { libc::geteuid() };
+            let mode = meta.mode() & 0o7777;
+            if (meta.uid() != euid && meta.uid() != 0) || mode & 0o077 != 0 {
+                return TokenState::InsecurePermissions(format!(
+                    "credential {} is owned by uid {} with mode {mode:04o}; a credential \
+                     must be readable only by the daemon's user (uid {euid}), as systemd's \
+                     LoadCredential= makes it",
+                    credential.display(),
+                    meta.uid()
+                ));
+            }
+        }
+    }
+    read_token(credential, TokenKind::User)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse::tests::TempDir;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn file(d: &TempDir, name: &str, content: &[u8], mode: u32) -> PathBuf {
+        let p = d.0.join(name);
+        std::fs::write(&p, content).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn the_copy_is_read_and_the_source_is_only_stat_ed() {
+        let d = TempDir::new("cred");
+        let source = file(&d, "source", b"old-token\n", 0o600);
+        let copy = file(&d, "copy", b"copied-token\n", 0o400);
+        for kind in [TokenKind::User, TokenKind::Admin] {
+            if kind == TokenKind::Admin && !nix::unistd::geteuid().is_root() {
+                continue;
+            }
+            let s = read_credential(&source, &copy, kind);
+            assert_eq!(
+                s.token().map(|t| t.expose()),
+                Some("copied-token"),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_source_is_missing_even_with_a_default_copy() {
+        let d = TempDir::new("cred");
+        let copy = file(&d, "copy", b"", 0o400);
+        for kind in [TokenKind::User, TokenKind::Admin] {
+            let s = read_credential(&d.0.join("absent"), &copy, kind);
+            assert_eq!(s, TokenState::Missing);
+        }
+        // The source exists but the copy is empty: an empty token file.
+        let source = file(&d, "source", b"", 0o600);
+        assert_eq!(
+            read_credential(&source, &copy, TokenKind::User),
+            TokenState::Empty
+        );
+    }
+
+    #[test]
+    fn admin_source_rule_still_applies() {
+        let d = TempDir::new("cred");
+        let source = file(&d, "source", b"tok\n", 0o644);
+        let copy = file(&d, "copy", b"tok\n", 0o400);
+        let s = read_credential(&source, &copy, TokenKind::Admin);
+        let TokenState::InsecurePermissions(msg) = &s else {
+            panic!("{s:?}")
+        };
+        assert!(msg.contains("chmod 600"), "{msg}");
+        // The user token has no such rule.
+        assert_eq!(
+            read_credential(&source, &copy, TokenKind::User).status_str(),
+            "ok"
+        );
+        // A copy readable by others is not systemd's.
+        std::fs::set_permissions(&source, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o444)).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            let s = read_credential(&source, &copy, TokenKind::Admin);
+            assert_eq!(s.status_str(), "insecure-permissions", "{s:?}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(credential_name(TokenKind::User), "user-token");
+        assert_eq!(credential_name(TokenKind::Admin), "admin-token");
+    }
+}
