@@ -65,7 +65,7 @@ def test_required_directives():
     assert one("Service", "User") == "_workbench-nss"
     assert d[("Service", "LoadCredential")] == ["user-token:/etc/rstudio/nss-user-token",
                                                  "admin-token:/etc/rstudio/nss-admin-token"]
-    assert d[("Service", "SetCredential")] == ["user-token:", "admin-token:"]
+    assert d[("Service", "SetCredential")] == ["user-token:not loaded", "admin-token:not loaded"]
     assert "workbench-cached-tokens.path" in one("Unit", "Wants").split()
 
 

@@ -65,25 +65,42 @@ pub fn read_credential(source: &Path, credential: &Path, kind: TokenKind) -> Tok
         }
         Ok(_) => {}
     }
-    // The copy: systemd makes it 0400 and owned by the service user. Anything readable
-    // by others means it is not systemd's copy; refuse it like a bad source.
+    // The copy: systemd makes it read-only for the service (systemd 257: root:<service
+    // group> 0440; older versions: <service user> 0400), in a directory only the service
+    // can enter. Anything others could read or anyone could write is not such a copy.
     if kind == TokenKind::Admin {
         if let Ok(meta) = std::fs::metadata(credential) {
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            let euid = unsafe { libc::geteuid() };
-            let mode = meta.mode() & 0o7777;
-            if (meta.uid() != euid && meta.uid() != 0) || mode & 0o077 != 0 {
+            if let Err(why) = check_credential_copy(&meta) {
                 return TokenState::InsecurePermissions(format!(
-                    "credential {} is owned by uid {} with mode {mode:04o}; a credential \
-                     must be readable only by the daemon's user (uid {euid}), as systemd's \
-                     LoadCredential= makes it",
+                    "credential {} is owned by uid {} gid {} with mode {:04o}; {why}",
                     credential.display(),
-                    meta.uid()
+                    meta.uid(),
+                    meta.gid(),
+                    meta.mode() & 0o7777
                 ));
             }
         }
     }
     read_token(credential, TokenKind::User)
+}
+
+/// A credential copy holding the admin token: owned by root or the daemon's user, no
+/// write or execute bits, nothing for others, and group read only for root's group or
+/// the daemon's own.
+fn check_credential_copy(meta: &std::fs::Metadata) -> Result<(), String> {
+    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let mode = meta.mode() & 0o7777;
+    let owner_ok = meta.uid() == 0 || meta.uid() == euid;
+    let group_ok = mode & 0o070 == 0 || (mode & 0o070 == 0o040 && [0, egid].contains(&meta.gid()));
+    if owner_ok && group_ok && mode & 0o7337 == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "a credential must be read-only and readable only by the daemon (uid {euid} gid \
+             {egid}), as systemd's LoadCredential= makes it"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -148,12 +165,21 @@ mod tests {
             read_credential(&source, &copy, TokenKind::User).status_str(),
             "ok"
         );
-        // A copy readable by others is not systemd's.
+        // A copy readable by others (or writable) is not systemd's; 0440 root:root (root's
+        // group, as systemd 257 makes it for a service run as root) is.
         std::fs::set_permissions(&source, std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o444)).unwrap();
         if nix::unistd::geteuid().is_root() {
-            let s = read_credential(&source, &copy, TokenKind::Admin);
-            assert_eq!(s.status_str(), "insecure-permissions", "{s:?}");
+            for (mode, want) in [
+                (0o444, "insecure-permissions"),
+                (0o600, "insecure-permissions"),
+                (0o460, "insecure-permissions"),
+                (0o440, "ok"),
+                (0o400, "ok"),
+            ] {
+                std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(mode)).unwrap();
+                let s = read_credential(&source, &copy, TokenKind::Admin);
+                assert_eq!(s.status_str(), want, "{mode:o}: {s:?}");
+            }
         }
     }
 
