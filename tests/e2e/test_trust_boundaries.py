@@ -4,8 +4,10 @@ tokens go are checked: a `unix:` server socket in a directory others can write, 
 served by a process that is neither root nor the socket file's owner, is refused before
 anything is sent; `http://localhost` is resolved and connected to as loopback."""
 
+import grp
 import json
 import os
+import pwd
 import select
 import shutil
 import socket
@@ -163,7 +165,10 @@ def test_daemon_runs_unprivileged_with_credentials_and_a_passed_socket(services,
     log = open(conf.log_path, "a", encoding="utf-8")
     proc = subprocess.Popen(
         [ACTIVATE, "-l", DEFAULT_SOCKET, *[a for k in env for a in ("-E", k)],
-         "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--",
+         # By name: setpriv looks a number up as a name first, and a lookup in the
+         # process that is about to become the daemon would wait on its own socket.
+         "setpriv", f"--reuid={pwd.getpwuid(NOBODY).pw_name}",
+         f"--regid={grp.getgrgid(NOBODY).gr_name}", "--clear-groups", "--",
          str(sandbox.bin["daemon"]), "serve", "--config", str(config), "--foreground"],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True)
     try:
@@ -171,12 +176,12 @@ def test_daemon_runs_unprivileged_with_credentials_and_a_passed_socket(services,
                          or proc.poll() is not None, timeout=10,
                          detail=lambda: tail(conf.log_path))
         os.chmod(DEFAULT_SOCKET, 0o666)  # SocketMode=0666 in the unit
-        # The first connection makes the activator exec setpriv, then the daemon.
-        sandbox.run(["getent", "passwd", "1001"])
-        ready = select.select([notify], [], [], 30)[0]
-        assert ready and "READY=1" in notify.recv(4096).decode(), tail(conf.log_path, 200)
+        # The first lookup makes the activator exec setpriv, then the daemon, which
+        # answers it on the passed socket.
         p = sandbox.run(["getent", "passwd", "1001"])
         assert p.stdout.strip() == ALICE_LINE, show(p) + tail(conf.log_path, 200)
+        ready = select.select([notify], [], [], 30)[0]
+        assert ready and "READY=1" in notify.recv(4096).decode(), tail(conf.log_path, 200)
         status_lines = open(f"/proc/{proc.pid}/status").read().splitlines()
         uids = next(l for l in status_lines if l.startswith("Uid:")).split()[1:]
         assert uids == [str(NOBODY)] * 4, status_lines
