@@ -81,7 +81,22 @@ pub fn read_credential(source: &Path, credential: &Path, kind: TokenKind) -> Tok
             }
         }
     }
-    read_token(credential, TokenKind::User)
+    match read_token(credential, TokenKind::User) {
+        TokenState::Unreadable(_) if is_placeholder(credential) => TokenState::Unreadable(format!(
+            "systemd could not load {} into the service's credentials (the unit's \
+                 SetCredential= default is in its place); see journalctl -u workbench-cached",
+            source.display()
+        )),
+        state => state,
+    }
+}
+
+/// The unit's `SetCredential=<name>:not loaded` default: systemd refuses an empty value,
+/// and these words can never pass as a token (a token has no inner whitespace).
+pub const PLACEHOLDER: &str = "not loaded";
+
+fn is_placeholder(credential: &Path) -> bool {
+    std::fs::read(credential).is_ok_and(|b| b.trim_ascii() == PLACEHOLDER.as_bytes())
 }
 
 /// A credential copy holding the admin token: owned by root or the daemon's user, no
@@ -180,6 +195,28 @@ mod tests {
                 let s = read_credential(&source, &copy, TokenKind::Admin);
                 assert_eq!(s.status_str(), want, "{mode:o}: {s:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_units_default_says_systemd_could_not_load_the_source() {
+        let d = TempDir::new("cred");
+        let source = file(&d, "source", b"tok\n", 0o600);
+        let copy = file(&d, "copy", PLACEHOLDER.as_bytes(), 0o400);
+        let s = read_credential(&source, &copy, TokenKind::User);
+        let TokenState::Unreadable(why) = &s else {
+            panic!("{s:?}")
+        };
+        assert!(why.contains("systemd could not load"), "{why}");
+        // The unit file carries the same words.
+        let unit = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../packaging/workbench-cached.service"
+        ))
+        .unwrap();
+        for kind in [TokenKind::User, TokenKind::Admin] {
+            let line = format!("SetCredential={}:{PLACEHOLDER}\n", credential_name(kind));
+            assert!(unit.contains(&line), "{line}");
         }
     }
 
