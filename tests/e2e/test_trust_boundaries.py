@@ -2,7 +2,8 @@
 tokens handed over as systemd credentials; and the transports that steer where the
 tokens go are checked: a `unix:` server socket in a directory others can write, or
 served by a process that is neither root nor the socket file's owner, is refused before
-anything is sent; `http://localhost` is resolved and connected to as loopback."""
+anything is sent; an `http://` name is resolved (at start and at every connection) and
+used only while every address it resolves to is loopback."""
 
 import grp
 import json
@@ -243,3 +244,46 @@ def test_admin_token_source_rule_applies_to_credentials(services, sandbox, scim)
         assert f"chown root:root {source} && chmod 600 {source}" in tail(daemon.log_path, 400)
     finally:
         daemon.stop()
+
+
+# -- http:// names are resolved ------------------------------------------------------------
+
+@pytest.fixture
+def hosts_file(sandbox):
+    """A private /etc/hosts (bind-mounted inside the test's mount namespace) the test
+    rewrites in place; glibc's files backend reads it at every lookup."""
+    path = sandbox.workdir / "hosts"
+    path.write_text("127.0.0.1 localhost\n::1 localhost\n")
+    os.chmod(path, 0o644)
+    subprocess.run(["mount", "--bind", str(path), "/etc/hosts"], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", "/etc/hosts"], check=False)
+
+
+def test_http_name_resolving_elsewhere_is_refused(services, sandbox, scim, hosts_file):
+    """`check-config` and a start refuse a name that resolves to a non-loopback address;
+    one that resolved to loopback at start but resolves elsewhere later is refused at the
+    next connection, before the token is sent."""
+    port = scim.url.rsplit(":", 1)[1].split("/", 1)[0]
+    hosts_file.write_text("127.0.0.1 localhost wb-local.test\n192.0.2.7 wb-remote.test\n")
+    path = Daemon(sandbox.bin["daemon"], sandbox.workdir / "names-remote", scim,
+                  server_address=f"http://wb-remote.test:{port}").write_config()
+    c = sandbox.run([sandbox.bin["daemon"], "check-config", "--config", path], user=NOBODY)
+    assert c.returncode != 0, show(c)
+    assert "wb-remote.test resolves to 192.0.2.7, which is not a loopback address" in c.stdout + c.stderr, show(c)
+
+    daemon = services.ensure(scim, server_address=f"http://wb-local.test:{port}")
+    polling.wait_for("a sync through http://wb-local.test",
+                     lambda: daemon.status()["cached"]["users"] == 5, timeout=30,
+                     detail=lambda: tail(daemon.log_path))
+    # The name moves off the machine: the next sync is refused before anything is sent.
+    hosts_file.write_text("127.0.0.1 localhost\n192.0.2.7 wb-local.test\n")
+    p = daemon.cli("sync")
+    assert p.returncode != 0, show(p)
+    err = wait_last_error(daemon, "not sent")
+    assert "wb-local.test resolves to 192.0.2.7" in err, err
+    # What was cached is still served.
+    p = sandbox.run(["getent", "passwd", "alice"])
+    assert p.stdout.strip() == ALICE_LINE, show(p)
