@@ -117,3 +117,14 @@ def test_check_config_by_anyone_accepts_a_root_owned_readable_file(sandbox, daem
     _, path = write_config(sandbox, daemon, "perm-ok")
     c = sandbox.run([daemon.binary, "check-config", "--config", path], user=65534)
     assert c.returncode == 0 and "configuration OK" in c.stdout, show(c)
+
+
+def test_config_file_the_daemon_cannot_read_says_how_to_fix_it(sandbox, daemon):
+    """The packaged daemon is not root: a 0600 configuration file is unreadable to it."""
+    _, path = write_config(sandbox, daemon, "perm-unreadable")
+    os.chmod(path, 0o600)
+    c = sandbox.run([daemon.binary, "serve", "--config", path, "--foreground"], user=65534,
+                    timeout=15)
+    assert c.returncode == 2, show(c)
+    assert f"{path}: cannot read configuration" in c.stderr, show(c)
+    assert "runs as uid 65534" in c.stderr and f"chmod 644 {path}" in c.stderr, show(c)

@@ -115,7 +115,17 @@ fn load_files(files: &[(PathBuf, bool)]) -> Result<Loaded, ConfigError> {
 fn read_file(path: &Path, required: bool) -> Result<Option<Vec<u8>>, ConfigError> {
     let io_err = |e: io::Error| ConfigError::Io {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason: if e.kind() == io::ErrorKind::PermissionDenied {
+            // Under the packaged unit the daemon is not root: the usual cause.
+            format!(
+                "{e}; the daemon runs as uid {}, and a configuration file holds no secret \
+                 (fix: chmod 644 {})",
+                nix::unistd::geteuid(),
+                path.display()
+            )
+        } else {
+            e.to_string()
+        },
     };
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
