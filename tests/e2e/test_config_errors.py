@@ -1,6 +1,7 @@
 """A bad configuration (design.md §3): `serve` refuses to start, and its stderr names
 the file, the line, the key and the expected form. An unknown key is a warning only."""
 
+import os
 import subprocess
 
 import pytest
@@ -90,3 +91,40 @@ def test_unknown_key_warns_but_starts(services, scim, getent):
     assert want in log, tail(daemon.log_path)
     p = getent("passwd", "alice")
     assert p.stdout == ALICE_LINE + "\n", show(p)
+
+
+INSECURE_FILES = [("group-writable", 0o664, 0), ("world-writable", 0o646, 0),
+                  ("not-root", 0o644, 65534)]
+
+
+@pytest.mark.parametrize("name,mode,uid", INSECURE_FILES, ids=[n for n, _, _ in INSECURE_FILES])
+def test_config_file_others_can_write_is_refused(sandbox, daemon, name, mode, uid):
+    """Whoever can write the configuration chooses where the tokens go (design.md §7)."""
+    _, path = write_config(sandbox, daemon, f"perm-{name}")
+    os.chown(path, uid, uid)
+    os.chmod(path, mode)
+    fix = f"chown root:root {path} && chmod go-w {path}"
+    p = serve(daemon.binary, path)
+    assert p.returncode != 0, show(p)
+    assert fix in p.stderr and f"owned by uid {uid}" in p.stderr, show(p)
+    assert f"mode {mode:04o}" in p.stderr, show(p)
+    # check-config, run by anyone, reports the same.
+    c = sandbox.run([daemon.binary, "check-config", "--config", path], user=65534)
+    assert c.returncode != 0 and fix in c.stdout + c.stderr, show(c)
+
+
+def test_check_config_by_anyone_accepts_a_root_owned_readable_file(sandbox, daemon):
+    _, path = write_config(sandbox, daemon, "perm-ok")
+    c = sandbox.run([daemon.binary, "check-config", "--config", path], user=65534)
+    assert c.returncode == 0 and "configuration OK" in c.stdout, show(c)
+
+
+def test_config_file_the_daemon_cannot_read_says_how_to_fix_it(sandbox, daemon):
+    """The packaged daemon is not root: a 0600 configuration file is unreadable to it."""
+    _, path = write_config(sandbox, daemon, "perm-unreadable")
+    os.chmod(path, 0o600)
+    c = sandbox.run([daemon.binary, "serve", "--config", path, "--foreground"], user=65534,
+                    timeout=15)
+    assert c.returncode == 2, show(c)
+    assert f"{path}: cannot read configuration" in c.stderr, show(c)
+    assert "runs as uid 65534" in c.stderr and f"chmod 644 {path}" in c.stderr, show(c)

@@ -47,6 +47,9 @@ def test_dpkg_install_getent_purge(chroot, scim):
     module = f"/usr/lib/{multiarch}/libnss_workbench.so.2"
     files = [module, "/usr/sbin/workbench-cached", "/lib/systemd/system/workbench-cached.service",
              "/lib/systemd/system/workbench-cached.socket",
+             "/lib/systemd/system/workbench-cached-tokens.path",
+             "/lib/systemd/system/workbench-cached-tokens.service",
+             "/usr/lib/sysusers.d/workbench-nss.conf",
              "/usr/share/man/man8/workbench-cached.8.gz", "/usr/share/man/man5/workbench-nss.conf.5.gz",
              "/usr/share/doc/libnss-workbench/examples/workbench-cached.conf",
              "/usr/share/doc/libnss-workbench/copyright",

@@ -25,6 +25,9 @@ def test_install_into_a_root(tmp_path):
     assert len(libs) == 1 and libs[0].startswith("usr/lib"), installed
     for f in ("usr/sbin/workbench-cached", "etc/systemd/system/workbench-cached.service",
               "etc/systemd/system/workbench-cached.socket",
+              "etc/systemd/system/workbench-cached-tokens.path",
+              "etc/systemd/system/workbench-cached-tokens.service",
+              "etc/sysusers.d/workbench-nss.conf",
               "usr/share/man/man8/workbench-cached.8.gz",
               "usr/share/man/man5/workbench-nss.conf.5.gz",
               "usr/share/doc/libnss-workbench/examples/workbench-cached.conf",

@@ -44,8 +44,9 @@ def test_required_directives():
     assert one("Service", "Restart") == "on-failure"
     assert re.fullmatch(r"[0-9]+(ms|s)?", one("Service", "RestartSec"))
     assert one("Service", "RestartPreventExitStatus") == "2"  # configuration error
-    assert one("Service", "RuntimeDirectory") == "workbench-nss"
-    assert one("Service", "RuntimeDirectoryMode") == "0755"  # the socket is for everyone
+    # Issue 10: no RuntimeDirectory= any more: with User= it would hand the socket's
+    # directory to the service user; the socket unit creates it (root, 0755).
+    assert ("Service", "RuntimeDirectory") not in d
     assert one("Service", "CacheDirectory") == "workbench-nss"
     assert one("Service", "ExecStart") == "/usr/sbin/workbench-cached serve"
     assert one("Service", "ProtectSystem") == "strict"
@@ -59,8 +60,28 @@ def test_required_directives():
     # systemd binds the socket outside the service's mount namespace and passes it.
     assert "workbench-cached.socket" in one("Unit", "Requires").split()
     assert "workbench-cached.socket" in one("Unit", "After").split()
-    # The socket file lives in the RuntimeDirectory and must survive the daemon's crash.
-    assert one("Service", "RuntimeDirectoryPreserve") == "yes"
+    # Issue 10: an unprivileged user, tokens as credentials (an empty default so that a
+    # missing file is reported, not a failed start), rotation through the .path unit.
+    assert one("Service", "User") == "_workbench-nss"
+    assert d[("Service", "LoadCredential")] == ["user-token:/etc/rstudio/nss-user-token",
+                                                 "admin-token:/etc/rstudio/nss-admin-token"]
+    assert d[("Service", "SetCredential")] == ["user-token:not loaded", "admin-token:not loaded"]
+    assert "workbench-cached-tokens.path" in one("Unit", "Wants").split()
+
+
+def test_token_rotation_units():
+    path = directives(os.path.join(ROOT, "packaging", "workbench-cached-tokens.path"))
+    assert path[("Path", "PathChanged")] == ["/etc/rstudio/nss-user-token",
+                                             "/etc/rstudio/nss-admin-token"]
+    assert path[("Path", "Unit")] == ["workbench-cached-tokens.service"]
+    svc = directives(os.path.join(ROOT, "packaging", "workbench-cached-tokens.service"))
+    assert svc[("Service", "ExecStart")] == ["systemctl try-restart workbench-cached.service"]
+
+
+def test_sysusers_file_names_the_unit_user():
+    with open(os.path.join(ROOT, "packaging", "sysusers.d", "workbench-nss.conf")) as f:
+        lines = [l.split() for l in f if l.strip() and not l.startswith("#")]
+    assert lines and lines[0][:2] == ["u", directives()[("Service", "User")][-1]]
 
 
 def test_socket_lives_and_dies_with_the_service():

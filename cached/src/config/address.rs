@@ -1,16 +1,98 @@
 //! `server-address`: parsed into a [`ServerAddress`] whose base ends in `/scim/v2`.
+//!
+//! The loopback rule for `http://` (design.md §3) lives here once, as [`HttpHost`]: the
+//! configuration check and the transport both use it, so no address can pass one and
+//! fail the other.
 
 use super::ServerAddress;
 use crate::scim::attributes::SCIM_BASE_SUFFIX;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-/// A syntactically valid address, and the host when it is `http://` to a host that is
-/// not loopback (allowed only with `allow-insecure-http=1`, checked after all files).
+/// The host of an `http://` address, classified once for the loopback rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpHost {
+    /// A literal address in 127.0.0.0/8 or `::1`: the request never leaves the machine.
+    LoopbackLiteral(IpAddr),
+    /// A literal address anywhere else: the token would cross a network in clear.
+    RemoteLiteral(IpAddr),
+    /// A name (`localhost`, the node's own name): it is resolved, and without
+    /// `allow-insecure-http` only loopback addresses are connected to. A name says
+    /// nothing by itself (`/etc/hosts` or DNS may map `localhost.` anywhere).
+    Name(String),
+}
+
+impl HttpHost {
+    fn classify(host: &str) -> HttpHost {
+        let literal = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(inner) => inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+            None => host.parse::<IpAddr>().ok(),
+        };
+        match literal {
+            Some(ip) if ip.is_loopback() => HttpHost::LoopbackLiteral(ip),
+            Some(ip) => HttpHost::RemoteLiteral(ip),
+            None => HttpHost::Name(host.to_ascii_lowercase()),
+        }
+    }
+}
+
+/// `http://` without `allow-insecure-http` reached a host that is not loopback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotLoopback {
+    /// The host as written in `server-address`.
+    pub host: String,
+    /// The first address that is not loopback (the literal itself, or what the name
+    /// resolved to).
+    pub address: IpAddr,
+}
+
+impl fmt::Display for NotLoopback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.trim_matches(['[', ']']) == self.address.to_string() {
+            write!(f, "{} is not a loopback address", self.host)
+        } else {
+            write!(
+                f,
+                "{} resolves to {}, which is not a loopback address",
+                self.host, self.address
+            )
+        }
+    }
+}
+
+impl std::error::Error for NotLoopback {}
+
+/// Checks that every address `host` resolved to is loopback (127.0.0.0/8, `::1`, or an
+/// IPv4-mapped loopback address).
+pub fn check_resolved(host: &str, addresses: &[SocketAddr]) -> Result<(), NotLoopback> {
+    match addresses
+        .iter()
+        .map(SocketAddr::ip)
+        .find(|ip| !is_loopback_ip(*ip))
+    {
+        Some(address) => Err(NotLoopback {
+            host: host.to_string(),
+            address,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn is_loopback_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// A syntactically valid address. For `http://` the host's class decides, once all
+/// files are read, whether `allow-insecure-http=1` is needed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedAddress {
     pub address: ServerAddress,
-    pub insecure_host: Option<String>,
 }
 
 /// Parses `server-address`. The error is a short reason, appended to the "expected …"
@@ -53,20 +135,15 @@ pub fn parse_server_address(text: &str) -> Result<ParsedAddress, String> {
         authority.to_ascii_lowercase(),
         with_scim_suffix(path)
     );
-    let insecure_host = if scheme == "http" && !is_loopback(host) {
-        Some(host.to_string())
-    } else {
-        None
-    };
     let address = if scheme == "https" {
         ServerAddress::Https { base_url }
     } else {
-        ServerAddress::Http { base_url }
+        ServerAddress::Http {
+            base_url,
+            host: HttpHost::classify(host),
+        }
     };
-    Ok(ParsedAddress {
-        address,
-        insecure_host,
-    })
+    Ok(ParsedAddress { address })
 }
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -91,7 +168,6 @@ fn parse_unix(path: &str) -> Result<ParsedAddress, String> {
             socket: PathBuf::from(path),
             base_path: SCIM_BASE_SUFFIX.to_string(),
         },
-        insecure_host: None,
     })
 }
 
@@ -138,17 +214,6 @@ fn check_host(host: &str) -> Result<(), String> {
     }
 }
 
-/// 127.0.0.0/8, `::1` and `localhost` (the names that never leave the machine).
-pub fn is_loopback(host: &str) -> bool {
-    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return inner.parse::<Ipv6Addr>().is_ok_and(|a| a.is_loopback());
-    }
-    if host.eq_ignore_ascii_case("localhost") || host.eq_ignore_ascii_case("localhost.") {
-        return true;
-    }
-    host.parse::<Ipv4Addr>().is_ok_and(|a| a.is_loopback())
-}
-
 /// `path` without trailing slashes, with `/scim/v2` appended unless already there.
 fn with_scim_suffix(path: &str) -> String {
     let trimmed = path.trim_end_matches('/');
@@ -163,12 +228,11 @@ fn with_scim_suffix(path: &str) -> String {
 mod tests {
     use super::*;
 
-    fn url(text: &str) -> (String, Option<String>) {
+    fn url(text: &str) -> (String, Option<HttpHost>) {
         let p = parse_server_address(text).unwrap();
         match p.address {
-            ServerAddress::Https { base_url } | ServerAddress::Http { base_url } => {
-                (base_url, p.insecure_host)
-            }
+            ServerAddress::Https { base_url } => (base_url, None),
+            ServerAddress::Http { base_url, host } => (base_url, Some(host)),
             ServerAddress::Unix { .. } => panic!("unix"),
         }
     }
@@ -200,25 +264,50 @@ mod tests {
     }
 
     #[test]
-    fn http_loopback_is_secure_enough() {
+    fn http_hosts_are_classified_once() {
         for a in [
             "http://127.0.0.1:8080",
             "http://127.1.2.3",
-            "http://localhost:5559/",
             "http://[::1]:80",
         ] {
-            assert_eq!(url(a).1, None, "{a}");
+            assert!(
+                matches!(url(a).1, Some(HttpHost::LoopbackLiteral(_))),
+                "{a}"
+            );
+        }
+        for (a, name) in [
+            ("http://localhost:5559/", "localhost"),
+            ("http://LOCALHOST.", "localhost."),
+            ("http://wb.example.com", "wb.example.com"),
+            ("http://127.0.0.1.evil.com", "127.0.0.1.evil.com"),
+        ] {
+            assert_eq!(url(a).1, Some(HttpHost::Name(name.into())), "{a}");
         }
         assert_eq!(
-            url("http://wb.example.com").1.as_deref(),
-            Some("wb.example.com")
+            url("http://10.0.0.1").1,
+            Some(HttpHost::RemoteLiteral("10.0.0.1".parse().unwrap()))
         );
         assert_eq!(
-            url("http://127.0.0.1.evil.com").1.as_deref(),
-            Some("127.0.0.1.evil.com")
+            url("http://[::ffff:127.0.0.1]").1,
+            Some(HttpHost::RemoteLiteral("::ffff:127.0.0.1".parse().unwrap())),
+            "a literal must be plainly loopback"
         );
-        assert_eq!(url("http://10.0.0.1").1.as_deref(), Some("10.0.0.1"));
         assert_eq!(url("https://wb.example.com").1, None);
+    }
+
+    #[test]
+    fn resolved_addresses_must_all_be_loopback() {
+        let sa = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(check_resolved("localhost", &[sa("127.0.0.1:80"), sa("[::1]:80")]).is_ok());
+        assert!(check_resolved("h", &[sa("[::ffff:127.0.0.2]:80")]).is_ok());
+        let e = check_resolved("localhost", &[sa("127.0.0.1:80"), sa("10.0.0.5:80")]).unwrap_err();
+        assert_eq!(e.address, "10.0.0.5".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            e.to_string(),
+            "localhost resolves to 10.0.0.5, which is not a loopback address"
+        );
+        let e = check_resolved("10.0.0.5", &[sa("10.0.0.5:80")]).unwrap_err();
+        assert_eq!(e.to_string(), "10.0.0.5 is not a loopback address");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Why a configuration was refused. Every message names the file and line (and the key)
 //! so an administrator can fix it without reading source code.
 
+use super::address::NotLoopback;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -27,8 +28,11 @@ pub enum ConfigError {
     InsecureHttp {
         path: PathBuf,
         line: usize,
-        host: String,
+        problem: NotLoopback,
     },
+    /// A configuration file not owned by root, or writable by group or others: whoever
+    /// can write it chooses where the tokens go. `message` names the owner, mode and fix.
+    InsecurePermissions { path: PathBuf, message: String },
     /// A required key is set in none of the files.
     MissingKey {
         key: String,
@@ -92,14 +96,22 @@ impl fmt::Display for ConfigError {
                 path.display(),
                 quote(got)
             ),
-            ConfigError::InsecureHttp { path, line, host } => write!(
+            ConfigError::InsecureHttp {
+                path,
+                line,
+                problem,
+            } => write!(
                 f,
                 "{}:{line}: key 'server-address': http:// is allowed only to a loopback host \
-                 (127.0.0.0/8, ::1, localhost), not '{}': the tokens would cross the network \
-                 in clear; use https://, or set allow-insecure-http=1 if you really mean it",
+                 (127.0.0.0/8, ::1, or a name that resolves only to them), and {}: the \
+                 tokens would cross the network in clear; use https://, or set \
+                 allow-insecure-http=1 if you really mean it",
                 path.display(),
-                quote(host)
+                quote(&problem.to_string())
             ),
+            ConfigError::InsecurePermissions { message, .. } => {
+                write!(f, "configuration refused: {message}")
+            }
             ConfigError::MissingKey {
                 key,
                 read,

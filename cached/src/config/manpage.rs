@@ -21,7 +21,18 @@ pub const DAEMON_PAGE_FILE: &str = "workbench-cached.8";
 const COMMANDS: &[(&str, &str)] = &[
     (
         "serve",
-        "Runs the daemon (as root, normally from systemd). Reads the configuration, \
+        "Runs the daemon (from systemd as the unprivileged user _workbench\\-nss; started \
+         by hand, as root). With $CREDENTIALS_DIRECTORY set (systemd's \
+         \\fBLoadCredential=user\\-token:\\fR and \\fBadmin\\-token:\\fR) the tokens are read \
+         from the copies there and the configured token paths only checked with stat \
+         (existence, owner, mode); otherwise the configured paths are read. Credentials \
+         are copied at service start: \\fBworkbench\\-cached\\-tokens.path\\fR restarts the \
+         service when a default token file changes. A configuration file not owned by \
+         root or writable by group or others is refused. With unix:/path the socket's \
+         directory must not be writable by others and its listener must run as root or \
+         as the socket file's owner; http:// without allow\\-insecure\\-http=1 connects \
+         only to loopback addresses (a name is resolved and every address must be \
+         loopback). Reads the configuration, \
          listens on socket\\-path, copies Users and Groups from the SCIM API every \
          sync\\-interval and answers the NSS module. Under systemd the socket is bound by \
          \\fBworkbench\\-cached.socket\\fR and passed to the daemon ($LISTEN_FDS), so that \

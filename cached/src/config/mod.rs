@@ -25,7 +25,11 @@ pub enum ServerAddress {
     /// `https://host[:port][/path]`; `base_url` ends in `/scim/v2`.
     Https { base_url: String },
     /// `http://…`; allowed for loopback hosts, or anywhere with `allow-insecure-http=1`.
-    Http { base_url: String },
+    /// `host` is what the loopback rule looks at (classified once, at parse time).
+    Http {
+        base_url: String,
+        host: address::HttpHost,
+    },
     /// `unix:/path/to/socket`: HTTP over a Unix socket; requests go to `/scim/v2/...`.
     Unix { socket: PathBuf, base_path: String },
 }

@@ -6,14 +6,16 @@
 //! `positive-ttl=300 # five minutes` is refused with a clear message rather than half
 //! understood.
 
+use super::address::{check_resolved, HttpHost, NotLoopback};
 use super::error::{quote, ConfigError};
 use super::keys::{self, DefaultValue, KeySpec, KEYS};
 use super::value::{parse_value, Value};
 use super::{Config, ServerAddress};
+use crate::tokens::file::{check_trusted_file, TrustRule};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -55,7 +57,8 @@ pub struct Setting {
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub config: Config,
-    /// Unknown keys, duplicate keys, world-writable files: worth a log line each.
+    /// Unknown keys, duplicate keys, an `http://` name that cannot be resolved now: worth
+    /// a log line each.
     pub warnings: Vec<String>,
     /// The files actually read, in order.
     pub sources: Vec<PathBuf>,
@@ -97,7 +100,7 @@ impl Config {
 fn load_files(files: &[(PathBuf, bool)]) -> Result<Loaded, ConfigError> {
     let mut c = Collector::default();
     for (path, required) in files {
-        match read_file(path, *required, &mut c.warnings)? {
+        match read_file(path, *required)? {
             Some(bytes) => {
                 c.sources.push(path.clone());
                 c.apply(path, &bytes)?;
@@ -109,14 +112,20 @@ fn load_files(files: &[(PathBuf, bool)]) -> Result<Loaded, ConfigError> {
 }
 
 /// The file's bytes, or `None` when it does not exist and is not `required`.
-fn read_file(
-    path: &Path,
-    required: bool,
-    warnings: &mut Vec<String>,
-) -> Result<Option<Vec<u8>>, ConfigError> {
+fn read_file(path: &Path, required: bool) -> Result<Option<Vec<u8>>, ConfigError> {
     let io_err = |e: io::Error| ConfigError::Io {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason: if e.kind() == io::ErrorKind::PermissionDenied {
+            // Under the packaged unit the daemon is not root: the usual cause.
+            format!(
+                "{e}; the daemon runs as uid {}, and a configuration file holds no secret \
+                 (fix: chmod 644 {})",
+                nix::unistd::geteuid(),
+                path.display()
+            )
+        } else {
+            e.to_string()
+        },
     };
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -130,14 +139,13 @@ fn read_file(
             reason: "not a regular file".to_string(),
         });
     }
-    if meta.permissions().mode() & 0o002 != 0 {
-        warnings.push(format!(
-            "{}: the file is world-writable: anyone can change the daemon's configuration \
-             (fix: chmod o-w {})",
-            path.display(),
-            path.display()
-        ));
-    }
+    // Whoever can write this file chooses the server the tokens go to.
+    check_trusted_file(path, &meta, TrustRule::WrittenByRoot).map_err(|message| {
+        ConfigError::InsecurePermissions {
+            path: path.to_path_buf(),
+            message,
+        }
+    })?;
     let mut bytes = Vec::new();
     file.take(MAX_CONFIG_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -333,26 +341,56 @@ impl Collector {
         }
     }
 
-    fn build(&self) -> Result<Config, ConfigError> {
+    fn build(&mut self) -> Result<Config, ConfigError> {
         let allow_insecure_http = self.flag(keys::ALLOW_INSECURE_HTTP)?;
         let address_entry = self.get(keys::SERVER_ADDRESS)?;
+        let (path, line) = match &address_entry.origin {
+            Origin::File { path, line } => (path.clone(), *line),
+            Origin::Default => (PathBuf::from("(built-in default)"), 0),
+        };
         let server_address: ServerAddress = match &address_entry.value {
-            Value::Address(parsed) => {
-                if let (Some(host), false) = (&parsed.insecure_host, allow_insecure_http) {
-                    let (path, line) = match &address_entry.origin {
-                        Origin::File { path, line } => (path.clone(), *line),
-                        Origin::Default => (PathBuf::from("(built-in default)"), 0),
-                    };
+            Value::Address(parsed) => parsed.address.clone(),
+            _ => return Err(Self::mismatch(keys::SERVER_ADDRESS)),
+        };
+        let server_address_text = address_entry.text.clone();
+        if let (ServerAddress::Http { host, .. }, false) = (&server_address, allow_insecure_http) {
+            match host {
+                HttpHost::LoopbackLiteral(_) => {}
+                HttpHost::RemoteLiteral(ip) => {
                     return Err(ConfigError::InsecureHttp {
                         path,
                         line,
-                        host: host.clone(),
-                    });
+                        problem: NotLoopback {
+                            host: ip.to_string(),
+                            address: *ip,
+                        },
+                    })
                 }
-                parsed.address.clone()
+                // Resolved here so that check-config and a start refuse what the
+                // transport would refuse at every connection; a name that cannot be
+                // resolved now (DNS down at boot) must not stop the daemon serving its
+                // cache, and the transport checks it again anyway.
+                HttpHost::Name(name) => match (name.as_str(), 0u16).to_socket_addrs() {
+                    Ok(resolved) => {
+                        let resolved: Vec<_> = resolved.collect();
+                        if let Err(problem) = check_resolved(name, &resolved) {
+                            return Err(ConfigError::InsecureHttp {
+                                path,
+                                line,
+                                problem,
+                            });
+                        }
+                    }
+                    Err(e) => self.warnings.push(format!(
+                        "{}:{line}: key 'server-address': cannot resolve '{}' now ({e}); \
+                         it is resolved at each connection and used only if every address \
+                         is loopback",
+                        path.display(),
+                        quote(name)
+                    )),
+                },
             }
-            _ => return Err(Self::mismatch(keys::SERVER_ADDRESS)),
-        };
+        }
         let ca_file = match &self.get(keys::CA_FILE)?.value {
             Value::OptionalPath(p) => p.clone(),
             _ => return Err(Self::mismatch(keys::CA_FILE)),
@@ -363,7 +401,7 @@ impl Collector {
         };
         Ok(Config {
             server_address,
-            server_address_text: address_entry.text.clone(),
+            server_address_text,
             user_token_path: self.path(keys::USER_TOKEN_PATH)?,
             admin_token_path: self.path(keys::ADMIN_TOKEN_PATH)?,
             socket_path: self.path(keys::SOCKET_PATH)?,
@@ -733,22 +771,47 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn world_writable_file_warns() {
+    fn files_writable_by_others_or_not_owned_by_root_are_refused() {
         let d = TempDir::new("cfg");
-        let p = d.write("ww.conf", "server-address=https://h\n");
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
-        let l = Config::load(Some(&p)).unwrap();
-        assert_eq!(l.warnings.len(), 1);
-        assert!(l.warnings[0].contains("world-writable"));
+        for (name, mode) in [("ww.conf", 0o666), ("gw.conf", 0o664), ("go.conf", 0o646)] {
+            let p = d.write(name, "server-address=https://h\n");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = Config::load(Some(&p)).unwrap_err();
+            assert!(matches!(e, ConfigError::InsecurePermissions { .. }), "{e}");
+            let pd = p.display();
+            let msg = e.to_string();
+            assert!(msg.contains(&format!("mode {mode:04o}")), "{msg}");
+            assert!(
+                msg.contains(&format!("chown root:root {pd} && chmod go-w {pd}")),
+                "{msg}"
+            );
+            // The pair is checked file by file: the same file as the override is refused.
+            let e = Config::load_from_paths(&[d.write("ok.conf", "server-address=https://h\n"), p])
+                .unwrap_err();
+            assert!(matches!(e, ConfigError::InsecurePermissions { .. }), "{e}");
+        }
+        for mode in [0o644, 0o640, 0o600, 0o444] {
+            let p = d.write("fine.conf", "server-address=https://h\n");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            Config::load(Some(&p)).unwrap();
+        }
+        if nix::unistd::geteuid().is_root() {
+            let p = d.write("nobody.conf", "server-address=https://h\n");
+            std::os::unix::fs::chown(&p, Some(65534), None).unwrap();
+            let msg = Config::load(Some(&p)).unwrap_err().to_string();
+            assert!(msg.contains("owned by uid 65534"), "{msg}");
+        }
     }
 
     #[test]
     fn insecure_http_refused_unless_allowed_in_any_file() {
-        let e = load_text("server-address=http://wb.example.com\n").unwrap_err();
+        let e = load_text("server-address=http://192.0.2.10\n").unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, ConfigError::InsecureHttp { line: 1, .. }));
         assert!(
-            msg.contains("in clear") && msg.contains("allow-insecure-http=1"),
+            msg.contains("in clear")
+                && msg.contains("allow-insecure-http=1")
+                && msg.contains("192.0.2.10 is not a loopback address"),
             "{msg}"
         );
 
@@ -759,15 +822,28 @@ pub(crate) mod tests {
         assert_eq!(
             l.config.server_address,
             ServerAddress::Http {
-                base_url: "http://wb.example.com:8787/scim/v2".into()
+                base_url: "http://wb.example.com:8787/scim/v2".into(),
+                host: HttpHost::Name("wb.example.com".into()),
             }
         );
         let l = load_text("server-address=http://127.0.0.1:5559\n").unwrap();
         assert_eq!(
             l.config.server_address,
             ServerAddress::Http {
-                base_url: "http://127.0.0.1:5559/scim/v2".into()
+                base_url: "http://127.0.0.1:5559/scim/v2".into(),
+                host: HttpHost::LoopbackLiteral("127.0.0.1".parse().unwrap()),
             }
+        );
+        // A name is resolved: `localhost` passes because it resolves to loopback only.
+        let l = load_text("server-address=http://localhost:5559\n").unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        // A name that cannot be resolved now is accepted with a warning (the transport
+        // checks every connection).
+        let l = load_text("server-address=http://no-such-host.invalid\n").unwrap();
+        assert!(
+            l.warnings[0].contains("cannot resolve 'no-such-host.invalid'"),
+            "{:?}",
+            l.warnings
         );
     }
 

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use crate::daemon::health::TokenHealth;
+use crate::tokens::credentials::{credential_path, read_credential};
 use crate::tokens::file::{read_token, TokenKind, TokenState};
 use crate::tokens::secret::BearerToken;
 use crate::tokens::watch::{fingerprint, Fingerprint};
@@ -16,8 +17,11 @@ use crate::tokens::watch::{fingerprint, Fingerprint};
 #[derive(Debug)]
 pub struct TokenSlot {
     kind: TokenKind,
+    /// The configured path: read directly, or only `stat`ed when `credential` is set.
     path: PathBuf,
-    seen: Option<Fingerprint>,
+    /// systemd's copy (`$CREDENTIALS_DIRECTORY/<name>`), when the daemon was given one.
+    credential: Option<PathBuf>,
+    seen: (Option<Fingerprint>, Option<Fingerprint>),
     state: TokenState,
     rejected: bool,
 }
@@ -27,7 +31,8 @@ impl TokenSlot {
         let mut slot = TokenSlot {
             kind,
             path,
-            seen: None,
+            credential: credential_path(kind),
+            seen: (None, None),
             state: TokenState::Missing,
             rejected: false,
         };
@@ -37,18 +42,49 @@ impl TokenSlot {
 
     /// Re-reads the file unconditionally (start, `SIGHUP`, path change).
     pub fn reload(&mut self) {
-        self.seen = fingerprint(&self.path);
-        self.state = read_token(&self.path, self.kind);
+        let previous = self.seen.0;
+        self.seen = self.fingerprints();
         self.rejected = false;
+        let Some(credential) = &self.credential else {
+            self.state = read_token(&self.path, self.kind);
+            match &self.state {
+                TokenState::Ok(_) => log::info!("{}", self.state.message(self.kind, &self.path)),
+                other => log::warn!("{}", other.message(self.kind, &self.path)),
+            }
+            return;
+        };
+        self.state = read_credential(&self.path, credential, self.kind);
+        let c = credential.display();
+        let p = self.path.display();
         match &self.state {
-            TokenState::Ok(_) => log::info!("{}", self.state.message(self.kind, &self.path)),
-            other => log::warn!("{}", other.message(self.kind, &self.path)),
+            TokenState::Ok(_) => log::info!(
+                "{} token read from credential {c} (systemd's copy of {p}, made at service start)",
+                self.kind
+            ),
+            other => log::warn!("{} (credential {c})", other.message(self.kind, &self.path)),
         }
+        if previous.is_some() && previous != self.seen.0 {
+            // The copy is made at start only; the packaged .path unit restarts the
+            // service when the default files change. A path of one's own needs a drop-in.
+            log::warn!(
+                "{} token file {p} changed; the daemon keeps the copy systemd made at start \
+                 until it is restarted (workbench-cached-tokens.path does this for the \
+                 paths it watches: see README, Rotating tokens)",
+                self.kind
+            );
+        }
+    }
+
+    fn fingerprints(&self) -> (Option<Fingerprint>, Option<Fingerprint>) {
+        (
+            fingerprint(&self.path),
+            self.credential.as_deref().and_then(fingerprint),
+        )
     }
 
     /// Re-reads the file if it changed since the last read; true if it did.
     pub fn reload_if_changed(&mut self) -> bool {
-        let now = fingerprint(&self.path);
+        let now = self.fingerprints();
         if now != self.seen {
             self.reload();
             true

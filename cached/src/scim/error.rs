@@ -38,6 +38,12 @@ pub enum ScimError {
     Timeout { path: String },
     /// No connection could be made (refused, unknown host, missing Unix socket …).
     Connect { path: String, reason: String },
+    /// `http://` without `allow-insecure-http`: the host resolved to an address that is
+    /// not loopback, so nothing was sent (design.md §3).
+    NotLoopback { path: String, reason: String },
+    /// `unix:`: the process listening on the socket, or the directory holding it, is not
+    /// one the token may be given to; nothing was sent (design.md §7).
+    UntrustedSocket { path: String, reason: String },
     /// TLS failed: certificate not trusted, wrong host name, handshake error.
     Tls { path: String, reason: String },
     /// The connection broke or the HTTP framing was wrong after it was established
@@ -83,6 +89,8 @@ impl ScimError {
         match self {
             ScimError::Timeout { .. }
             | ScimError::Connect { .. }
+            | ScimError::NotLoopback { .. }
+            | ScimError::UntrustedSocket { .. }
             | ScimError::Tls { .. }
             | ScimError::Transport { .. }
             | ScimError::Malformed { .. }
@@ -124,6 +132,8 @@ impl ScimError {
             | ScimError::Http { path, .. }
             | ScimError::Timeout { path }
             | ScimError::Connect { path, .. }
+            | ScimError::NotLoopback { path, .. }
+            | ScimError::UntrustedSocket { path, .. }
             | ScimError::Tls { path, .. }
             | ScimError::Transport { path, .. }
             | ScimError::Malformed { path, .. }
@@ -161,6 +171,14 @@ impl fmt::Display for ScimError {
             ScimError::Timeout { path } => write!(f, "GET {path}: timed out"),
             ScimError::Connect { path, reason } => {
                 write!(f, "GET {path}: cannot connect: {reason}")
+            }
+            ScimError::NotLoopback { path, reason } => write!(
+                f,
+                "GET {path}: not sent: {reason}; http:// without allow-insecure-http=1 \
+                 connects only to loopback addresses"
+            ),
+            ScimError::UntrustedSocket { path, reason } => {
+                write!(f, "GET {path}: not sent: untrusted server socket: {reason}")
             }
             ScimError::Tls { path, reason } => write!(f, "GET {path}: TLS error: {reason}"),
             ScimError::Transport { path, reason } => {

@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -140,7 +141,12 @@ impl TestServer {
     }
 
     pub fn unix(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> TestServer {
-        let path = temp_path("sock");
+        // In a directory of its own: the client refuses a socket in a directory others
+        // can write, such as /tmp.
+        let dir = temp_path("sockdir");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.join("sock");
         let listener = UnixListener::bind(&path).unwrap();
         let server = TestServer::new(Endpoint::Unix(path));
         let (requests, stop) = (server.requests.clone(), server.stop.clone());
@@ -194,6 +200,9 @@ impl Drop for TestServer {
             Endpoint::Unix(path) => {
                 drop(UnixStream::connect(path));
                 let _ = std::fs::remove_file(path);
+                if let Some(dir) = path.parent() {
+                    let _ = std::fs::remove_dir(dir);
+                }
             }
         }
     }

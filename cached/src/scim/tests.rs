@@ -9,8 +9,11 @@ use serde_json::{json, Value};
 use super::budget::SyncBudget;
 use super::test_server::{chunked, json as json_reply, reply, temp_path, Reply, TestServer};
 use super::{GroupFilter, ScimClient, ScimError, UserFilter};
+use crate::config::address::HttpHost;
 use crate::config::{Config, ServerAddress};
 use crate::tokens::secret::BearerToken;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
 
 const TOKEN: &str = "tok-5ecret-do-not-leak-7f3a";
 
@@ -53,6 +56,7 @@ fn config(server_address: ServerAddress, page_size: u32) -> Config {
 fn tcp_client(server: &TestServer, page_size: u32) -> ScimClient {
     let address = ServerAddress::Http {
         base_url: format!("http://127.0.0.1:{}", server.port()),
+        host: HttpHost::LoopbackLiteral(Ipv4Addr::LOCALHOST.into()),
     };
     ScimClient::new(&config(address, page_size)).unwrap()
 }
@@ -328,6 +332,7 @@ fn large_resources_fit_but_oversized_bodies_do_not() {
     let mut slow = config(
         ServerAddress::Http {
             base_url: format!("http://127.0.0.1:{}", server.port()),
+            host: HttpHost::LoopbackLiteral(Ipv4Addr::LOCALHOST.into()),
         },
         5,
     );
@@ -347,6 +352,7 @@ fn large_resources_fit_but_oversized_bodies_do_not() {
     // 64 MiB through a debug build takes longer than the 1 s the other tests allow.
     let address = ServerAddress::Http {
         base_url: format!("http://127.0.0.1:{}", server.port()),
+        host: HttpHost::LoopbackLiteral(Ipv4Addr::LOCALHOST.into()),
     };
     let mut cfg = config(address, 5);
     cfg.request_timeout = Duration::from_secs(60);
@@ -410,6 +416,47 @@ fn unix_socket_errors() {
 }
 
 #[test]
+fn unix_socket_in_a_directory_others_can_write_is_refused() {
+    let server = TestServer::unix(|_| json_reply(200, &list(0, 1, vec![])));
+    let dir = server.socket().parent().unwrap().to_path_buf();
+    let address = ServerAddress::Unix {
+        socket: server.socket(),
+        base_path: "/scim/v2".into(),
+    };
+    let client = ScimClient::new(&config(address, 2)).unwrap();
+    for mode in [0o777, 0o1777, 0o757] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = client.fetch_all_users(&token()).unwrap_err();
+        assert!(matches!(err, ScimError::UntrustedSocket { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("writable by others")
+                && msg.contains(&format!("chmod o-w {}", dir.display())),
+            "{msg}"
+        );
+        assert_clean(&err);
+    }
+    assert!(server.requests().is_empty(), "the token was sent");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o775)).unwrap();
+    client.fetch_all_users(&token()).unwrap();
+}
+
+#[test]
+fn http_name_must_resolve_to_loopback_only() {
+    let server = TestServer::tcp(|_| json_reply(200, &list(0, 1, vec![])));
+    let address = crate::config::address::parse_server_address(&format!(
+        "http://localhost:{}",
+        server.port()
+    ))
+    .unwrap()
+    .address;
+    ScimClient::new(&config(address, 2))
+        .unwrap()
+        .fetch_all_users(&token())
+        .unwrap();
+}
+
+#[test]
 fn connection_refused_is_connect() {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -417,6 +464,7 @@ fn connection_refused_is_connect() {
     };
     let address = ServerAddress::Http {
         base_url: format!("http://127.0.0.1:{port}"),
+        host: HttpHost::LoopbackLiteral(Ipv4Addr::LOCALHOST.into()),
     };
     let err = ScimClient::new(&config(address, 5))
         .unwrap()

@@ -6,8 +6,10 @@
 //!   `ca-file`, against exactly the certificates of that PEM bundle (a private CA).
 //! * `http://`: only to a loopback host unless `allow-insecure-http` (checked again
 //!   here although the config layer checks it: the token must never cross a network
-//!   in clear by accident).
-//! * `unix:/path`: HTTP/1.1 over a Unix socket, see [`super::unix_transport`].
+//!   in clear by accident). A name is resolved at each connection and every address it
+//!   resolves to must be loopback ([`LoopbackOnlyResolver`]).
+//! * `unix:/path`: HTTP/1.1 over a Unix socket, see [`super::unix_transport`]; the peer
+//!   is checked before the token is sent.
 //!
 //! Every request: `request-timeout` bounds the whole exchange (connect, headers, body);
 //! the body is capped ([`MAX_BODY_BYTES`]); redirects are never followed (a 3xx is
@@ -16,18 +18,20 @@
 //! ([`HttpTransport::get_within`]) is bounded further by what is left of the sync's
 //! [`SyncBudget`]: its timeout and body cap shrink to the time and bytes left.
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use ureq::http::HeaderValue;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
 use super::attributes::SCIM_BASE_SUFFIX;
 use super::budget::SyncBudget;
 use super::error::{sanitize_server_text, scim_error_detail, ScimError};
-use super::unix_transport::{NoResolver, UnixConnector};
+use super::unix_transport::{NoResolver, UnixConnector, UntrustedSocket};
+use crate::config::address::{check_resolved, HttpHost, NotLoopback};
 use crate::config::ServerAddress;
 use crate::tokens::secret::BearerToken;
 
@@ -121,14 +125,13 @@ impl HttpTransport {
                 let (origin, path) = split_url(base_url, "https://")?;
                 (Scheme::Https, origin, path)
             }
-            ServerAddress::Http { base_url } => {
+            ServerAddress::Http { base_url, host } => {
                 let (origin, path) = split_url(base_url, "http://")?;
-                let host = host_of(&origin["http://".len()..]);
-                if !allow_insecure_http && !is_loopback_host(host) {
+                if let (HttpHost::RemoteLiteral(ip), false) = (host, allow_insecure_http) {
                     return Err(ScimError::Config(format!(
                         "server-address {base_url}: http:// is allowed only to a loopback \
                          host unless allow-insecure-http=1 (the token would cross the \
-                         network in clear)"
+                         network in clear): {ip} is not a loopback address"
                     )));
                 }
                 (Scheme::Http, origin, path)
@@ -169,6 +172,11 @@ impl HttpTransport {
         let agent = match address {
             ServerAddress::Unix { socket, .. } => {
                 Agent::with_parts(config, UnixConnector::new(socket.clone()), NoResolver)
+            }
+            // Every connection goes to an address the resolver returned, so checking
+            // them there checks the connected peer (a literal resolves to itself).
+            ServerAddress::Http { .. } if !allow_insecure_http => {
+                Agent::with_parts(config, DefaultConnector::new(), LoopbackOnlyResolver)
             }
             _ => config.new_agent(),
         };
@@ -324,6 +332,18 @@ fn map_ureq_error(err: ureq::Error, path: &str, tls: bool) -> ScimError {
             path,
             reason: "connection failed".to_string(),
         },
+        ureq::Error::Io(e) if e.get_ref().is_some_and(|i| i.is::<NotLoopback>()) => {
+            ScimError::NotLoopback {
+                path,
+                reason: e.to_string(),
+            }
+        }
+        ureq::Error::Io(e) if e.get_ref().is_some_and(|i| i.is::<UntrustedSocket>()) => {
+            ScimError::UntrustedSocket {
+                path,
+                reason: e.to_string(),
+            }
+        }
         ureq::Error::Io(e) => match e.kind() {
             ErrorKind::TimedOut | ErrorKind::WouldBlock => ScimError::Timeout { path },
             ErrorKind::ConnectionRefused
@@ -421,12 +441,23 @@ fn host_of(authority: &str) -> &str {
     authority.split(':').next().unwrap_or("")
 }
 
-fn is_loopback_host(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
+/// `http://` without `allow-insecure-http`: resolves as usual, then refuses the lot
+/// unless every address is loopback ([`check_resolved`], the rule `check-config` uses).
+#[derive(Debug)]
+struct LoopbackOnlyResolver;
+
+impl Resolver for LoopbackOnlyResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let addresses = DefaultResolver::default().resolve(uri, config, timeout)?;
+        let host = uri.host().unwrap_or("");
+        check_resolved(host, &addresses).map_err(|e| ureq::Error::Io(std::io::Error::other(e)))?;
+        Ok(addresses)
+    }
 }
 
 /// The certificates of a PEM bundle; an unreadable file or one without any
@@ -473,20 +504,40 @@ mod tests {
         assert!(split_url("http://wb", "https://").is_err());
     }
 
+    fn http(url: &str) -> ServerAddress {
+        crate::config::address::parse_server_address(url)
+            .unwrap()
+            .address
+    }
+
     #[test]
     fn loopback_only_for_http() {
         for host in ["localhost", "127.0.0.1", "127.1.2.3", "[::1]"] {
-            let addr = ServerAddress::Http {
-                base_url: format!("http://{host}:8080"),
-            };
+            let addr = http(&format!("http://{host}:8080"));
             HttpTransport::new(&addr, None, Duration::from_secs(1), false).unwrap();
         }
-        let remote = ServerAddress::Http {
-            base_url: "http://10.1.2.3".into(),
-        };
+        let remote = http("http://10.1.2.3");
         let err = HttpTransport::new(&remote, None, Duration::from_secs(1), false).unwrap_err();
         assert!(matches!(err, ScimError::Config(_)), "{err}");
         HttpTransport::new(&remote, None, Duration::from_secs(1), true).unwrap();
+    }
+
+    #[test]
+    fn loopback_only_resolver_refuses_any_other_address() {
+        let config = Agent::config_builder().build();
+        let resolve = |u: &str| {
+            LoopbackOnlyResolver.resolve(
+                &u.parse::<ureq::http::Uri>().unwrap(),
+                &config,
+                NextTimeout::default(),
+            )
+        };
+        assert!(resolve("http://127.0.0.1:80/").is_ok());
+        assert!(resolve("http://localhost:80/").is_ok());
+        let err = resolve("http://10.1.2.3:80/").unwrap_err();
+        let err = map_ureq_error(err, "/scim/v2/Users", false);
+        assert!(matches!(err, ScimError::NotLoopback { .. }), "{err}");
+        assert!(err.to_string().contains("10.1.2.3"), "{err}");
     }
 
     #[test]

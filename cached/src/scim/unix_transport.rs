@@ -6,12 +6,17 @@
 //! the TCP socket by a Unix one. The hostname in the URL is never resolved: the
 //! resolver hands ureq a placeholder address that the connector ignores.
 //!
+//! Before the request (and the token) is written, the socket is checked: its directory
+//! must not be writable by others, and the peer (`SO_PEERCRED`) must be root or the
+//! socket file's owner, so that no other local user can stand in for Workbench.
+//!
 //! The connector API is `ureq::unversioned`, outside ureq's semver promise, which is
 //! why `cached/Cargo.toml` pins ureq to `~3.5`.
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -19,7 +24,7 @@ use std::time;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, UnixAddr,
+    connect, getsockopt, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, UnixAddr,
 };
 use nix::sys::time::TimeVal;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
@@ -82,6 +87,7 @@ fn connect_with_timeout(
         setsockopt(&fd, sockopt::SendTimeout, &TimeVal::from(timeval_of(t)))
             .map_err(errno_to_io)?;
     }
+    let owner = trusted_socket_owner(path)?;
     match connect(fd.as_raw_fd(), &addr) {
         Ok(()) => {}
         Err(Errno::EAGAIN) if timeout.is_some() => {
@@ -89,10 +95,65 @@ fn connect_with_timeout(
         }
         Err(e) => return Err(errno_to_io(e)),
     }
+    check_peer(path, &fd, owner)?;
     let stream = UnixStream::from(fd);
     // Clear the connect deadline; reads and writes set their own below.
     stream.set_write_timeout(None)?;
     Ok(stream)
+}
+
+/// Why the token is not sent over this socket (design.md §7). Carried inside an
+/// `io::Error` through ureq and turned into `ScimError::UntrustedSocket`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UntrustedSocket(pub(crate) String);
+
+impl std::fmt::Display for UntrustedSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UntrustedSocket {}
+
+fn untrusted(message: String) -> ureq::Error {
+    ureq::Error::Io(io::Error::other(UntrustedSocket(message)))
+}
+
+/// The owner of the socket file, once its directory is known to be one that others
+/// cannot write: in such a directory (even a sticky one like `/tmp`) anyone could have
+/// bound the path first, and would then own the file and pass the peer check. Only the
+/// socket's own directory is checked; the ancestors are the administrator's layout.
+fn trusted_socket_owner(path: &Path) -> Result<u32, ureq::Error> {
+    // A missing socket is an ordinary connection failure (server down).
+    let owner = std::fs::symlink_metadata(path)?.uid();
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let dir_meta = std::fs::metadata(dir)?;
+    let mode = dir_meta.mode() & 0o7777;
+    if mode & 0o002 != 0 {
+        return Err(untrusted(format!(
+            "the directory {} holding the server socket is writable by others (mode \
+             {mode:04o}): anyone could have put a socket there; move the socket to a \
+             directory only its owner can write, or fix: chmod o-w {}",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(owner)
+}
+
+/// The process that accepted must run as root or as the socket file's owner.
+fn check_peer(path: &Path, fd: &OwnedFd, owner: u32) -> Result<(), ureq::Error> {
+    let creds = getsockopt(fd, sockopt::PeerCredentials).map_err(errno_to_io)?;
+    let uid = creds.uid();
+    if uid == 0 || uid == owner {
+        return Ok(());
+    }
+    Err(untrusted(format!(
+        "the process listening on {} runs as uid {uid} (pid {}), which is neither root nor \
+         the socket file's owner (uid {owner})",
+        path.display(),
+        creds.pid()
+    )))
 }
 
 fn timeval_of(d: time::Duration) -> libc::timeval {

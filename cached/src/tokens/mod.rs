@@ -1,5 +1,7 @@
 //! Token files (design.md §3, §7): [`mod@file`] reads and checks one, [`watch`] notices
-//! when one changed, [`secret`] keeps the token out of logs.
+//! when one changed, [`secret`] keeps the token out of logs, [`credentials`] reads the
+//! copies systemd hands an unprivileged daemon.
+pub mod credentials;
 pub mod file;
 pub mod secret;
 pub mod watch;

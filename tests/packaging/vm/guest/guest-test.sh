@@ -107,6 +107,53 @@ write_config() {
     install -m 0600 "$W/admin-token" /etc/rstudio/nss-admin-token
 }
 
+# unprivileged_checks PREFIX: the running daemon is not root, owns its cache, got the
+# tokens as credentials, and serves passwd, group, shadow to root and unix_chkpwd.
+unprivileged_checks() {
+    p=$1
+    pid=$(prop "$UNIT" MainPID)
+    uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status" 2>&1)
+    if [ -n "$uid" ] && [ "$uid" != 0 ]; then ok "${p}daemon_not_root"; else notok "${p}daemon_not_root" "uid [$uid]"; fi
+    expect_eq "${p}daemon_user" "_workbench-nss" "$(stat -c %U "/proc/$pid" 2>&1)"
+    expect_eq "${p}cache_owner" "_workbench-nss:600" "$(stat -c %U:%a /var/cache/workbench-nss/cache.db 2>&1)"
+    expect_eq "${p}socket_dir_root" "root:755" "$(stat -c %U:%a /run/workbench-nss 2>&1)"
+    if journal_has "user token read from credential" && journal_has "admin token read from credential"; then
+        ok "${p}tokens_from_credentials"
+    else notok "${p}tokens_from_credentials" "$(journalctl -u "$UNIT" -o cat --no-pager | grep -i token | tail -5)"; fi
+    if getent group devs >/dev/null; then ok "${p}getent_group"; else notok "${p}getent_group" "$(getent group devs 2>&1)"; fi
+    # Shadow to root (the admin token reached the server): a hash, never printed here.
+    case $(getent shadow alice | cut -d: -f2) in '$'*) ok "${p}shadow_to_root" ;; *) notok "${p}shadow_to_root" "no hash for alice" ;; esac
+    printf 'auth required pam_unix.so\naccount required pam_unix.so\n' >/etc/pam.d/wbtest
+    check "${p}pam_root" sh -c "printf '%s\n' \"\$1\" | pamtester wbtest alice authenticate" sh "$ALICE_PASSWORD"
+    check "${p}pam_unix_chkpwd" pam_as_alice "$ALICE_PASSWORD"
+}
+
+status_user_token() {
+    workbench-cached status --json | tr -d ' \n' | sed -n 's/.*"tokens":{[^}]*"user":"\([a-z-]*\)".*/\1/p'
+}
+
+# A token file replaced (renamed over, as README says) restarts the daemon through
+# workbench-cached-tokens.path, and the new contents are what it uses.
+rotation_checks() {
+    expect_eq rotation_path_active active "$(systemctl is-active workbench-cached-tokens.path 2>&1)"
+    pid=$(prop "$UNIT" MainPID)
+    printf 'not-the-right-token\n' >/etc/rstudio/nss-user-token.new
+    chmod 600 /etc/rstudio/nss-user-token.new
+    mv -f /etc/rstudio/nss-user-token.new /etc/rstudio/nss-user-token
+    restarted() { p=$(prop "$UNIT" MainPID); [ "$p" != 0 ] && [ "$p" != "$pid" ] && [ "$(unit_state)" = active ]; }
+    check rotation_restarts wait_for 30 restarted
+    workbench-cached sync >/dev/null 2>&1
+    expect_eq rotation_bad_token_used rejected "$(status_user_token)"
+    # Lookups went on from the cache meanwhile.
+    expect_eq rotation_cache_serves "$ALICE_LINE" "$(getent passwd alice)"
+    pid=$(prop "$UNIT" MainPID)
+    install -m 0600 "$W/user-token" /etc/rstudio/nss-user-token.new
+    mv -f /etc/rstudio/nss-user-token.new /etc/rstudio/nss-user-token
+    check rotation_restarts_again wait_for 30 restarted
+    check rotation_sync workbench-cached sync
+    expect_eq rotation_good_token_ok ok "$(status_user_token)"
+}
+
 phase1() {
     check network network_up
     cp /etc/nsswitch.conf "$STATE/nsswitch.conf.orig"
@@ -148,6 +195,17 @@ phase1() {
     if [ -n "$score" ]; then ok security_analyzed; else notok security_analyzed "$sec"; fi
     out=$(systemd-analyze verify "/usr/lib/systemd/system/$UNIT" "/usr/lib/systemd/system/$SOCKET_UNIT" 2>&1)
     case $out in *workbench-cached*) notok unit_verifies "$out" ;; *) ok unit_verifies ;; esac
+
+    # --- issue 10: no root, tokens as credentials, rotation through the .path unit ---
+    unprivileged_checks ""
+    # An older version ran as root: a root-owned cache must keep working (systemd
+    # chowns the CacheDirectory= at start).
+    check root_cache_stop systemctl stop "$UNIT"
+    chown -R root:root /var/cache/workbench-nss
+    check root_cache_start systemctl start "$UNIT"
+    expect_eq root_cache_chowned "_workbench-nss:600" "$(stat -c %U:%a /var/cache/workbench-nss/cache.db 2>&1)"
+    expect_eq root_cache_resolves "$ALICE_LINE" "$(getent passwd alice)"
+    rotation_checks
 
     # --- AppArmor: unix_chkpwd confined as Ubuntu ships it ------------------------
     expect_eq apparmor_enabled Yes "$(aa-enabled 2>&1)"
@@ -263,6 +321,7 @@ phase2() {
     expect_eq boot_getent_alice "$ALICE_LINE" "$(getent passwd alice)"
     check boot_socket_held_by_systemd socket_held_by_systemd
     check boot_pam_confined_helper pam_as_alice "$ALICE_PASSWORD"
+    unprivileged_checks boot_
 
     # Nothing logged on either boot (daemon, PAM, unix_chkpwd, dpkg) holds a token or a
     # password hash.
