@@ -836,6 +836,7 @@ fn deadline_cuts_a_drip_that_request_timeout_would_allow() {
     });
     let address = ServerAddress::Http {
         base_url: format!("http://127.0.0.1:{}", server.port()),
+        host: HttpHost::LoopbackLiteral(Ipv4Addr::LOCALHOST.into()),
     };
     let mut cfg = config(address, 5);
     cfg.request_timeout = Duration::from_secs(60);
