@@ -92,6 +92,16 @@ impl Config {
         c.apply(Path::new("(inline)"), text.as_bytes())?;
         c.finish().map(|l| l.config)
     }
+
+    /// Parses the text of one configuration file named `path` (used only in messages)
+    /// exactly as [`Config::load`] does once it has read the file; for the fuzz target
+    /// `config_text` and tools.
+    pub fn parse_text(path: &Path, bytes: &[u8]) -> Result<Loaded, ConfigError> {
+        let mut c = Collector::default();
+        c.sources.push(path.to_path_buf());
+        c.apply(path, bytes)?;
+        c.finish()
+    }
 }
 
 fn load_files(files: &[(PathBuf, bool)]) -> Result<Loaded, ConfigError> {
