@@ -96,7 +96,10 @@ fn fill_passwd(record: &[u8], key: u8, size: usize, misalign: usize) {
             assert!(r.string_bytes() <= size, "filled into a too small buffer");
         }
         Err(err) => {
-            assert!(e.pw_name.is_null() && e.pw_uid == 0, "entry written on {err:?}");
+            assert!(
+                e.pw_name.is_null() && e.pw_uid == 0,
+                "entry written on {err:?}"
+            );
             if err == FillError::BufferTooSmall {
                 let r = decoded.expect("ERANGE for a record that does not decode");
                 assert!(r.string_bytes() > size, "ERANGE although the strings fit");
@@ -136,7 +139,10 @@ fn fill_group(record: &[u8], key: u8, size: usize, misalign: usize) {
                 "entry written on {err:?}"
             );
             if err == FillError::BufferTooSmall {
-                assert!(decoded.is_some(), "ERANGE for a record that does not decode");
+                assert!(
+                    decoded.is_some(),
+                    "ERANGE for a record that does not decode"
+                );
             }
         }
     }

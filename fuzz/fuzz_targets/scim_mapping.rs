@@ -43,7 +43,9 @@ fn local() -> &'static LocalAccounts {
 }
 
 fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    v.get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 fn printable(field: &str, s: &str) {
@@ -78,7 +80,10 @@ fuzz_target!(|data: &[u8]| {
             printable("shell", &u.shell);
             printable("gecos", &u.gecos);
         }
-        assert!(d.users.windows(2).all(|w| w[0].uid < w[1].uid), "users unsorted");
+        assert!(
+            d.users.windows(2).all(|w| w[0].uid < w[1].uid),
+            "users unsorted"
+        );
         let mut gnames = HashSet::new();
         let mut gids = HashSet::new();
         for g in &d.groups {
@@ -89,9 +94,16 @@ fuzz_target!(|data: &[u8]| {
                 assert!(names.contains(m), "member {m} is not a served user");
             }
         }
-        assert!(d.groups.windows(2).all(|w| w[0].gid < w[1].gid), "groups unsorted");
+        assert!(
+            d.groups.windows(2).all(|w| w[0].gid < w[1].gid),
+            "groups unsorted"
+        );
         for s in &d.shadow {
-            assert!(names.contains(&s.name), "shadow for unknown user {}", s.name);
+            assert!(
+                names.contains(&s.name),
+                "shadow for unknown user {}",
+                s.name
+            );
             printable("shadow hash", &s.pwdp);
         }
     }

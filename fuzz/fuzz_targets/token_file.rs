@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
         TokenState::Ok(token) => {
             let t = token.expose();
             assert!(!t.is_empty());
-            assert!(t.bytes().all(|b| b.is_ascii_graphic()), "unfit for a header");
+            assert!(
+                t.bytes().all(|b| b.is_ascii_graphic()),
+                "unfit for a header"
+            );
             assert!(
                 data.windows(t.len()).any(|w| w == t.as_bytes()),
                 "token not taken from the file"
