@@ -88,3 +88,9 @@ wb_packaging_deps_ensure() {
     fi
     [ "${#missing[@]}" -eq 0 ] || wb_apt_install "${missing[@]}"
 }
+
+# What scripts/fuzz needs beyond the build: a C++ compiler (the libfuzzer-sys crate
+# builds libFuzzer from its C++ source).
+wb_fuzz_deps_ensure() {
+    command -v c++ >/dev/null 2>&1 || wb_apt_install g++
+}

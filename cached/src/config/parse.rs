@@ -95,6 +95,16 @@ impl Config {
         c.apply(Path::new("(inline)"), text.as_bytes())?;
         c.finish().map(|l| l.config)
     }
+
+    /// Parses the text of one configuration file named `path` (used only in messages)
+    /// exactly as [`Config::load`] does once it has read the file; for the fuzz target
+    /// `config_text` and tools.
+    pub fn parse_text(path: &Path, bytes: &[u8]) -> Result<Loaded, ConfigError> {
+        let mut c = Collector::default();
+        c.sources.push(path.to_path_buf());
+        c.apply(path, bytes)?;
+        c.finish()
+    }
 }
 
 fn load_files(files: &[(PathBuf, bool)]) -> Result<Loaded, ConfigError> {
@@ -863,5 +873,22 @@ pub(crate) mod tests {
             Config::from_pairs(&[("server-address", "https://h/"), ("min-uid", "2000")]).unwrap();
         assert_eq!(c.min_uid, 2000);
         assert!(Config::from_pairs(&[]).is_err());
+    }
+
+    #[test]
+    fn parse_text_reads_bytes_as_load_reads_the_file() {
+        let text = "server-address=https://h\nmin-uid=2000\nfoo=1\n";
+        let path = Path::new("/etc/x.conf");
+        let parsed = Config::parse_text(path, text.as_bytes()).unwrap();
+        let loaded = load_text(text).unwrap();
+        assert_eq!(parsed.config.min_uid, loaded.config.min_uid);
+        assert_eq!(parsed.settings.len(), loaded.settings.len());
+        assert_eq!(parsed.sources, vec![path.to_path_buf()]);
+        assert_eq!(
+            parsed.warnings,
+            vec!["/etc/x.conf:3: unknown key 'foo' (ignored)".to_string()]
+        );
+        let err = Config::parse_text(path, b"server-address=https://h\nmin-uid=x\n").unwrap_err();
+        assert!(err.to_string().contains("/etc/x.conf:2"), "{err}");
     }
 }

@@ -234,8 +234,9 @@ pub(crate) fn sanitize_server_text(text: &str) -> String {
     out.trim().to_string()
 }
 
-/// The `detail` of an RFC 7644 §3.12 error body, if the body is one.
-pub(crate) fn scim_error_detail(body: &[u8]) -> Option<String> {
+/// The `detail` of an RFC 7644 §3.12 error body, if the body is one. Public for the
+/// fuzz target `scim_list_response`.
+pub fn scim_error_detail(body: &[u8]) -> Option<String> {
     use super::attributes::{ERROR_DETAIL, ERROR_SCIM_TYPE};
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let obj = value.as_object()?;
