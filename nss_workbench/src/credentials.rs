@@ -27,6 +27,12 @@ impl Credentials {
             }
         }
     }
+
+    /// The calling process's pid now (what a `fork()` changes).
+    pub fn current_pid() -> libc::pid_t {
+        // SAFETY: getpid has no preconditions and cannot fail.
+        unsafe { libc::getpid() }
+    }
 }
 
 /// The real, effective and saved uids, all of which must equal a non-root daemon's uid

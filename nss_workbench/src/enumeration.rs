@@ -67,11 +67,12 @@ impl State {
 
     /// After `fork()` always; after a change of effective ids when `private`.
     fn reset_if_stale(&mut self, private: bool) {
-        let now = Credentials::current();
+        // Runs once per entry of an enumeration: passwd and group pages only need the
+        // pid (one system call), not the three ids.
         let stale = if private {
-            self.owner != now
+            self.owner != Credentials::current()
         } else {
-            self.owner.pid != now.pid
+            self.owner.pid != Credentials::current_pid()
         };
         if stale {
             self.reset();
