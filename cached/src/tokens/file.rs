@@ -234,8 +234,9 @@ fn open_error(e: &io::Error, kind: TokenKind) -> TokenState {
     }
 }
 
-/// Checks the content of a token file. Never quotes it.
-fn parse_token(bytes: &[u8]) -> TokenState {
+/// Checks the content of a token file (or of a token `workbench-cached reload` sent).
+/// Never quotes it.
+pub fn parse_token(bytes: &[u8]) -> TokenState {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return TokenState::Unreadable("not valid UTF-8 text".to_string());
     };
