@@ -372,8 +372,18 @@ mod tests {
     #[test]
     fn only_roots_reload_gets_the_larger_limit() {
         assert_eq!(max_request_len(tag::RELOAD, false), MAX_REQUEST_LEN);
-        assert_eq!(max_request_len(tag::RELOAD, true), MAX_PRIVILEGED_REQUEST_LEN);
-        for t in [tag::PASSWD_BY_NAME, tag::STATUS, tag::SYNC, tag::INVALIDATE, 0, 255] {
+        assert_eq!(
+            max_request_len(tag::RELOAD, true),
+            MAX_PRIVILEGED_REQUEST_LEN
+        );
+        for t in [
+            tag::PASSWD_BY_NAME,
+            tag::STATUS,
+            tag::SYNC,
+            tag::INVALIDATE,
+            0,
+            255,
+        ] {
             assert_eq!(max_request_len(t, true), MAX_REQUEST_LEN);
             assert_eq!(max_request_len(t, false), MAX_REQUEST_LEN);
         }

@@ -26,7 +26,10 @@ pub enum ClientError {
         detail: String,
     },
     /// The process listening on the socket is not who the request is for.
-    UntrustedListener { path: String, detail: String },
+    UntrustedListener {
+        path: String,
+        detail: String,
+    },
 }
 
 impl std::fmt::Display for ClientError {

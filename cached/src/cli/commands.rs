@@ -10,9 +10,9 @@ use workbench_wire::{Request, Status, DEFAULT_SOCKET_PATH};
 
 use crate::cli::args::InvalidateArg;
 use crate::cli::client::{call, call_if};
+use crate::config::Config;
 use crate::server::reload::push_of;
 use crate::tokens::file::{read_token, TokenKind};
-use crate::config::Config;
 
 const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
 const SYNC_TIMEOUT: Duration = Duration::from_secs(330);

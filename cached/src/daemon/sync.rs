@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use crate::cache::store::Store;
 use crate::config::Config;
 use crate::daemon::jitter::Jitter;
-use crate::daemon::state::{Shared, NO_GID};
 use crate::daemon::state::PushedTokens;
+use crate::daemon::state::{Shared, NO_GID};
 use crate::daemon::token_slots::TokenSlot;
 use crate::directory::local_accounts::LocalAccounts;
 use crate::directory::mapping::{

@@ -71,9 +71,7 @@ pub fn push_of(state: &TokenState) -> TokenPush {
         TokenState::Ok(t) => TokenPush::Token(t.expose().as_bytes().to_vec()),
         TokenState::Missing => TokenPush::Missing,
         TokenState::Unreadable(m) => TokenPush::Unreadable(m.as_bytes().to_vec()),
-        TokenState::InsecurePermissions(m) => {
-            TokenPush::InsecurePermissions(m.as_bytes().to_vec())
-        }
+        TokenState::InsecurePermissions(m) => TokenPush::InsecurePermissions(m.as_bytes().to_vec()),
         TokenState::Empty => TokenPush::Empty,
     }
 }
@@ -98,7 +96,10 @@ mod tests {
 
     #[test]
     fn a_pushed_token_is_checked_as_a_file_would_be() {
-        assert_eq!(state_of(&TokenPush::Token(b"  \n".to_vec())), TokenState::Empty);
+        assert_eq!(
+            state_of(&TokenPush::Token(b"  \n".to_vec())),
+            TokenState::Empty
+        );
         assert!(matches!(
             state_of(&TokenPush::Token(b"a b".to_vec())),
             TokenState::Unreadable(_)
