@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Status { json, socket } => commands::status(json, socket),
         Command::Invalidate { target, socket } => commands::invalidate(target, socket),
         Command::Sync { socket } => commands::sync(socket),
+        Command::Reload { config, socket } => commands::reload(config.as_deref(), socket),
         Command::CheckConfig { config } => commands::check_config(config.as_deref()),
         Command::Help => {
             println!("{USAGE}");

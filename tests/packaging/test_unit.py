@@ -67,6 +67,9 @@ def test_required_directives():
                                                  "admin-token:/etc/rstudio/nss-admin-token"]
     assert d[("Service", "SetCredential")] == ["user-token:not loaded", "admin-token:not loaded"]
     assert "workbench-cached-tokens.path" in one("Unit", "Wants").split()
+    # Rotation: root (`+`, outside the sandbox) reads the token files and pushes them to
+    # the running daemon; no kill -HUP (the daemon could not read the files itself).
+    assert one("Service", "ExecReload") == "+/usr/sbin/workbench-cached reload"
 
 
 def test_token_rotation_units():
@@ -75,7 +78,10 @@ def test_token_rotation_units():
                                              "/etc/rstudio/nss-admin-token"]
     assert path[("Path", "Unit")] == ["workbench-cached-tokens.service"]
     svc = directives(os.path.join(ROOT, "packaging", "workbench-cached-tokens.service"))
-    assert svc[("Service", "ExecStart")] == ["systemctl try-restart workbench-cached.service"]
+    # Rotation without a restart (the reload hands the daemon the files), and nothing
+    # when the daemon is stopped.
+    assert svc[("Service", "ExecStart")] == [
+        "systemctl try-reload-or-restart workbench-cached.service"]
 
 
 def test_sysusers_file_names_the_unit_user():

@@ -21,6 +21,12 @@ pub const FRAME_HEADER_LEN: usize = 6;
 /// Largest request payload the daemon accepts. A request carries at most one name.
 pub const MAX_REQUEST_LEN: u32 = 4096;
 
+/// Largest payload of a `reload` request ([`crate::Request::Reload`]), accepted only
+/// from a peer with uid 0: it carries two token files of up to 64 KiB each (the daemon's
+/// token file limit) and their state messages. Every other request, and any request from
+/// another peer, keeps [`MAX_REQUEST_LEN`].
+pub const MAX_PRIVILEGED_REQUEST_LEN: u32 = 160 * 1024;
+
 /// Largest response payload the module accepts. A group of 20,000 members with 32-byte
 /// names is about 720 KB; enumeration pages are bounded well below this.
 pub const MAX_RESPONSE_LEN: u32 = 16 * 1024 * 1024;

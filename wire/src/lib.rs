@@ -24,10 +24,11 @@ pub mod response;
 
 pub use codec::DecodeError;
 pub use frame::{
-    FrameHeader, FRAME_HEADER_LEN, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, PROTOCOL_VERSION,
+    FrameHeader, FRAME_HEADER_LEN, MAX_PRIVILEGED_REQUEST_LEN, MAX_REQUEST_LEN, MAX_RESPONSE_LEN,
+    PROTOCOL_VERSION,
 };
 pub use record::{GroupRecord, PasswdRecord, ShadowRecord};
-pub use request::Request;
+pub use request::{max_request_len, Request, TokenPush};
 pub use response::{ListPage, Status};
 
 /// Compiled-in socket path of the daemon (design.md §5). One definition for both sides.

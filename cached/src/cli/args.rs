@@ -23,6 +23,10 @@ pub enum Command {
     Sync {
         socket: Option<PathBuf>,
     },
+    Reload {
+        config: Option<PathBuf>,
+        socket: Option<PathBuf>,
+    },
     CheckConfig {
         config: Option<PathBuf>,
     },
@@ -42,6 +46,7 @@ usage: workbench-cached serve [--config FILE] [--foreground]
        workbench-cached status [--json] [--socket PATH]
        workbench-cached invalidate (user NAME | group NAME | --all) [--socket PATH]
        workbench-cached sync [--socket PATH]
+       workbench-cached reload [--config FILE] [--socket PATH]
        workbench-cached check-config [--config FILE]
        workbench-cached --version";
 
@@ -105,6 +110,10 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             no_positional(&positional)?;
             Command::Sync { socket }
         }
+        "reload" => {
+            no_positional(&positional)?;
+            Command::Reload { config, socket }
+        }
         "check-config" => {
             no_positional(&positional)?;
             Command::CheckConfig { config }
@@ -130,6 +139,25 @@ mod tests {
 
     fn p(s: &str) -> Result<Command, String> {
         parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn parses_reload() {
+        assert_eq!(
+            p("reload --config /c --socket /s").unwrap(),
+            Command::Reload {
+                config: Some("/c".into()),
+                socket: Some("/s".into())
+            }
+        );
+        assert_eq!(
+            p("reload").unwrap(),
+            Command::Reload {
+                config: None,
+                socket: None
+            }
+        );
+        assert!(p("reload x").is_err());
     }
 
     #[test]

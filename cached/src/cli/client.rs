@@ -8,6 +8,8 @@ use std::time::Duration;
 use workbench_wire::frame::{FrameHeader, FRAME_HEADER_LEN, MAX_RESPONSE_LEN};
 use workbench_wire::{Request, Status};
 
+use crate::server::peer::Peer;
+
 /// Errors reaching the daemon, with the socket path.
 #[derive(Debug)]
 pub enum ClientError {
@@ -20,6 +22,11 @@ pub enum ClientError {
         source: std::io::Error,
     },
     Protocol {
+        path: String,
+        detail: String,
+    },
+    /// The process listening on the socket is not who the request is for.
+    UntrustedListener {
         path: String,
         detail: String,
     },
@@ -40,6 +47,9 @@ impl std::fmt::Display for ClientError {
             ClientError::Protocol { path, detail } => {
                 write!(f, "bad answer from workbench-cached at {path}: {detail}")
             }
+            ClientError::UntrustedListener { path, detail } => {
+                write!(f, "nothing sent to {path}: {detail}")
+            }
         }
     }
 }
@@ -52,10 +62,25 @@ pub fn call(
     request: &Request,
     timeout: Duration,
 ) -> Result<(Status, Vec<u8>), ClientError> {
+    call_if(socket, request, timeout, |_| Ok(()))
+}
+
+/// As [`call`], but sends only if `listener_ok` accepts the listener's credentials
+/// (`SO_PEERCRED` of a connected client socket names whoever called `listen()`).
+pub fn call_if(
+    socket: &Path,
+    request: &Request,
+    timeout: Duration,
+    listener_ok: impl FnOnce(Option<Peer>) -> Result<(), String>,
+) -> Result<(Status, Vec<u8>), ClientError> {
     let path = socket.display().to_string();
     let mut stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
         path: path.clone(),
         source,
+    })?;
+    listener_ok(Peer::of(&stream)).map_err(|detail| ClientError::UntrustedListener {
+        path: path.clone(),
+        detail,
     })?;
     let io = |source| ClientError::Io {
         path: path.clone(),

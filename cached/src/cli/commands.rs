@@ -9,11 +9,15 @@ use workbench_wire::request::InvalidateTarget;
 use workbench_wire::{Request, Status, DEFAULT_SOCKET_PATH};
 
 use crate::cli::args::InvalidateArg;
-use crate::cli::client::call;
+use crate::cli::client::{call, call_if};
 use crate::config::Config;
+use crate::server::reload::push_of;
+use crate::tokens::file::{read_token, TokenKind};
 
 const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
 const SYNC_TIMEOUT: Duration = Duration::from_secs(330);
+/// Past the daemon's own wait for the sync thread (server/reload.rs).
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(70);
 
 fn socket_or_default(socket: Option<PathBuf>) -> PathBuf {
     socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET_PATH))
@@ -86,6 +90,77 @@ pub fn invalidate(target: InvalidateArg, socket: Option<PathBuf>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok((status, payload)) => fail("invalidate", status, &payload),
+        Err(e) => {
+            eprintln!("workbench-cached: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// `reload`: root reads the token files with the daemon's reader and rules and sends
+/// them (or their states) to the daemon, which also re-reads its configuration. Exit 0
+/// when the daemon applied them and the user token is `ok`.
+pub fn reload(config: Option<&Path>, socket: Option<PathBuf>) -> ExitCode {
+    // SAFETY: geteuid has no preconditions and touches no memory.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "workbench-cached: reload: permission denied: reload requires root (it reads \
+             the token files)"
+        );
+        return ExitCode::from(4);
+    }
+    let loaded = match Config::load(config) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("workbench-cached: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let c = loaded.config;
+    let socket = socket.unwrap_or_else(|| c.socket_path.clone());
+    let user = read_token(&c.user_token_path, TokenKind::User);
+    let admin = read_token(&c.admin_token_path, TokenKind::Admin);
+    for (kind, path, state) in [
+        (TokenKind::User, &c.user_token_path, &user),
+        (TokenKind::Admin, &c.admin_token_path, &admin),
+    ] {
+        if state.token().is_none() {
+            eprintln!("workbench-cached: reload: {}", state.message(kind, path));
+        }
+    }
+    let request = Request::Reload {
+        user: push_of(&user),
+        admin: push_of(&admin),
+    };
+    // The tokens go only to a listener root created: systemd's socket, or a daemon
+    // running as root. Checked before a byte is written.
+    let root_listener = |peer: Option<crate::server::peer::Peer>| match peer {
+        Some(p) if p.is_root() => Ok(()),
+        Some(p) => Err(format!(
+            "the socket is served by uid {} (pid {}), not by root; the tokens go only to \
+             systemd's socket or a daemon running as root",
+            p.uid, p.pid
+        )),
+        None => Err("the kernel did not name the socket's listener".to_string()),
+    };
+    match call_if(&socket, &request, RELOAD_TIMEOUT, root_listener) {
+        Ok((Status::Found, payload)) => {
+            let doc: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+            let user = text(s(&doc, &["tokens", "user"]));
+            println!("user token        {user}");
+            println!("admin token       {}", text(s(&doc, &["tokens", "admin"])));
+            if user == "ok" {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("workbench-cached: reload: the user token is {user}");
+                ExitCode::from(1)
+            }
+        }
+        Ok((status, payload)) => fail("reload", status, &payload),
+        Err(e @ crate::cli::client::ClientError::UntrustedListener { .. }) => {
+            eprintln!("workbench-cached: reload: {e}");
+            ExitCode::from(4)
+        }
         Err(e) => {
             eprintln!("workbench-cached: {e}");
             ExitCode::from(3)

@@ -26,8 +26,9 @@ const COMMANDS: &[(&str, &str)] = &[
          \\fBLoadCredential=user\\-token:\\fR and \\fBadmin\\-token:\\fR) the tokens are read \
          from the copies there and the configured token paths only checked with stat \
          (existence, owner, mode); otherwise the configured paths are read. Credentials \
-         are copied at service start: \\fBworkbench\\-cached\\-tokens.path\\fR restarts the \
-         service when a default token file changes. A configuration file not owned by \
+         are copied at service start; a changed token reaches the running daemon through \
+         \\fBreload\\fR (\\fBworkbench\\-cached\\-tokens.path\\fR runs \\fBsystemctl reload\\fR \
+         when a default token file changes). A configuration file not owned by \
          root or writable by group or others is refused. With unix:/path the socket's \
          directory must not be writable by others and its listener must run as root or \
          as the socket file's owner; http:// without allow\\-insecure\\-http=1 connects \
@@ -60,6 +61,19 @@ const COMMANDS: &[(&str, &str)] = &[
         "sync",
         "Copies Users and Groups from the server now and prints what changed. Exits 0 \
          when the copy succeeded, non\\-zero with the reason otherwise. Root only.",
+    ),
+    (
+        "reload",
+        "Root only; the unit's \\fBExecReload=\\fR (\\fBsystemctl reload workbench\\-cached\\fR). \
+         Reads the configuration (\\fB\\-\\-config\\fR), reads the token files with the \
+         daemon's own rules (an admin token not owned by root with mode 0600 is sent as \
+         insecure\\-permissions, a missing file as missing: the state, never the token) \
+         and sends them to the daemon at socket\\-path (or \\fB\\-\\-socket\\fR), only \
+         after checking that the socket's listener runs as root (systemd's socket, or a \
+         daemon running as root). The daemon replaces its tokens with these, re\\-reads \
+         its configuration as on SIGHUP and goes on serving: no restart, no lookup lost. \
+         Prints the token states; exits 0 when the daemon applied them and the user token \
+         is ok, 1 otherwise, 4 when not run as root or the listener is not root's.",
     ),
     (
         "check-config",
@@ -162,7 +176,9 @@ pub fn config_page() -> String {
          token (READ, ADMIN level) only for shadow data. The admin token file must be owned \
          by root with mode 0600, otherwise it is refused and shadow lookups are \
          unavailable. Token files are re\\-read on SIGHUP and whenever they change; no \
-         restart is needed."
+         restart is needed. Under systemd the daemon gets them as credentials copied at \
+         start, and \\fBworkbench\\-cached reload\\fR (run by \\fBsystemctl reload\\fR) hands \
+         it the changed files."
     );
     let _ = writeln!(o, ".SH REFUSED ENTRIES");
     let _ = writeln!(

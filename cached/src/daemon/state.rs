@@ -99,6 +99,19 @@ pub struct SyncRequests {
     pub tickets_done: u64,
     /// Outcome of the latest attempt, as the JSON the CLI prints.
     pub last_report: Option<(bool, serde_json::Value)>,
+    /// Token files as root's `workbench-cached reload` read them, applied with the next
+    /// reload (the newest push wins).
+    pub pushed: Option<PushedTokens>,
+    /// `reload` requests handed out / applied, in order (as the sync tickets).
+    pub reloads_issued: u64,
+    pub reloads_done: u64,
+}
+
+/// The two token states a `workbench-cached reload` sent.
+#[derive(Debug)]
+pub struct PushedTokens {
+    pub user: crate::tokens::file::TokenState,
+    pub admin: crate::tokens::file::TokenState,
 }
 
 /// Everything shared between threads.

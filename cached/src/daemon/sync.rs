@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use crate::cache::store::Store;
 use crate::config::Config;
 use crate::daemon::jitter::Jitter;
+use crate::daemon::state::PushedTokens;
 use crate::daemon::state::{Shared, NO_GID};
 use crate::daemon::token_slots::TokenSlot;
 use crate::directory::local_accounts::LocalAccounts;
@@ -461,8 +462,9 @@ impl Syncer {
         h.refused_detail = detail;
     }
 
-    /// SIGHUP: configuration and tokens.
-    fn reload(&mut self) {
+    /// SIGHUP: configuration and tokens; with `pushed` (root's `workbench-cached
+    /// reload`), the tokens are those instead of a re-read.
+    fn reload(&mut self, pushed: Option<PushedTokens>) {
         match Config::load(self.explicit_config.as_deref()) {
             Ok(loaded) => {
                 for w in &loaded.warnings {
@@ -489,8 +491,16 @@ impl Syncer {
             }
             Err(e) => log::error!("configuration not reloaded, keeping the old one: {e}"),
         }
-        self.user_token.reload();
-        self.admin_token.reload();
+        match pushed {
+            Some(p) => {
+                self.user_token.push(p.user);
+                self.admin_token.push(p.admin);
+            }
+            None => {
+                self.user_token.reload();
+                self.admin_token.reload();
+            }
+        }
         self.publish_tokens();
         self.learn_shadow_gid();
     }
@@ -505,7 +515,13 @@ impl Syncer {
                 break;
             }
             if reload {
-                self.reload();
+                let (pushed, covers) = {
+                    let mut r = self.shared.sync_requests();
+                    (r.pushed.take(), r.reloads_issued)
+                };
+                self.reload(pushed);
+                self.shared
+                    .request(|r| r.reloads_done = r.reloads_done.max(covers));
             }
             if sync_now || reload || Instant::now() >= due {
                 // Tickets issued before this attempt starts are answered by it.

@@ -24,6 +24,9 @@ pub struct TokenSlot {
     seen: (Option<Fingerprint>, Option<Fingerprint>),
     state: TokenState,
     rejected: bool,
+    /// `state` came from root's `workbench-cached reload`, which read the source file
+    /// after systemd made `credential`: the copy is older and must not replace it.
+    pushed: bool,
 }
 
 impl TokenSlot {
@@ -35,6 +38,7 @@ impl TokenSlot {
             seen: (None, None),
             state: TokenState::Missing,
             rejected: false,
+            pushed: false,
         };
         slot.reload();
         slot
@@ -45,6 +49,15 @@ impl TokenSlot {
         let previous = self.seen.0;
         self.seen = self.fingerprints();
         self.rejected = false;
+        if self.pushed && self.credential.is_some() {
+            log::info!(
+                "{} token: keeping the one workbench-cached reload read from {} (systemd's \
+                 credential copy is older)",
+                self.kind,
+                self.path.display()
+            );
+            return;
+        }
         let Some(credential) = &self.credential else {
             self.state = read_token(&self.path, self.kind);
             match &self.state {
@@ -68,8 +81,9 @@ impl TokenSlot {
             // service when the default files change. A path of one's own needs a drop-in.
             log::warn!(
                 "{} token file {p} changed; the daemon keeps the copy systemd made at start \
-                 until it is restarted (workbench-cached-tokens.path does this for the \
-                 paths it watches: see README, Rotating tokens)",
+                 until `workbench-cached reload` (systemctl reload workbench-cached) sends \
+                 it the new one (workbench-cached-tokens.path does this for the paths it \
+                 watches: see README, Rotating tokens)",
                 self.kind
             );
         }
@@ -82,9 +96,45 @@ impl TokenSlot {
         )
     }
 
-    /// Re-reads the file if it changed since the last read; true if it did.
+    /// Replaces the token with what root's `workbench-cached reload` read from the
+    /// configured path (the same reader and rules as [`read_token`]).
+    pub fn push(&mut self, state: TokenState) {
+        if self.credential.is_some() {
+            // Read by root after these fingerprints at the latest; without a credential
+            // the poll may re-read the file itself, which is harmless.
+            self.seen = self.fingerprints();
+        }
+        self.rejected = false;
+        self.pushed = self.credential.is_some();
+        self.state = state;
+        match &self.state {
+            TokenState::Ok(_) => log::info!(
+                "{} token read from {} by workbench-cached reload (as root)",
+                self.kind,
+                self.path.display()
+            ),
+            other => log::warn!(
+                "{} (read by workbench-cached reload)",
+                other.message(self.kind, &self.path)
+            ),
+        }
+    }
+
+    /// Re-reads the file if it changed since the last read; true if it did. A token
+    /// pushed by `reload` is replaced only by the next push (the credential copy is older).
     pub fn reload_if_changed(&mut self) -> bool {
         let now = self.fingerprints();
+        if self.pushed && self.credential.is_some() {
+            if now != self.seen {
+                self.seen = now;
+                log::warn!(
+                    "{} token file {} changed; waiting for workbench-cached reload to send it",
+                    self.kind,
+                    self.path.display()
+                );
+            }
+            return false;
+        }
         if now != self.seen {
             self.reload();
             true
@@ -96,6 +146,8 @@ impl TokenSlot {
     pub fn set_path(&mut self, path: PathBuf) {
         if path != self.path {
             self.path = path;
+            // A pushed token belongs to the old path.
+            self.pushed = false;
             self.reload();
         }
     }

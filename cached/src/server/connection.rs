@@ -4,7 +4,9 @@
 //! [`IDLE_TIMEOUT`] between requests is closed (the module reconnects transparently), and
 //! a request that has started must arrive completely within [`REQUEST_DEADLINE`] (one
 //! byte per second never completes a frame). A frame that does not decode, claims more
-//! than [`MAX_REQUEST_LEN`] or has the wrong version closes that connection only. A
+//! than [`workbench_wire::MAX_REQUEST_LEN`] (root's `reload`, which carries the tokens:
+//! [`workbench_wire::MAX_PRIVILEGED_REQUEST_LEN`]) or has the wrong version closes that
+//! connection only. A
 //! shadow request is answered only as the first request of a connection, which then
 //! closes (see [`run`]).
 
@@ -13,7 +15,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use workbench_wire::frame::{FrameHeader, FRAME_HEADER_LEN, MAX_REQUEST_LEN};
+use workbench_wire::frame::{FrameHeader, FRAME_HEADER_LEN};
+use workbench_wire::max_request_len;
 use workbench_wire::{DecodeError, Request, Status};
 
 use crate::daemon::state::{Counters, Shared};
@@ -62,7 +65,8 @@ pub fn run(
     // connection is closed after it.
     let mut first = true;
     loop {
-        let (tag, payload) = match read_frame(stream, idle, shared) {
+        let root = peer.is_some_and(|p| p.is_root());
+        let (tag, payload) = match read_frame(stream, idle, root, shared) {
             Ok(f) => f,
             Err(ReadError::Garbage(e)) => {
                 Counters::bump(&shared.counters.bad_requests);
@@ -120,6 +124,7 @@ fn describe(peer: Option<Peer>) -> String {
 fn read_frame(
     stream: &mut UnixStream,
     idle: &AtomicBool,
+    root: bool,
     shared: &Shared,
 ) -> Result<(u8, Vec<u8>), ReadError> {
     let mut header = [0u8; FRAME_HEADER_LEN];
@@ -150,7 +155,9 @@ fn read_frame(
     }
     let deadline = Instant::now() + REQUEST_DEADLINE;
     read_exact_by(stream, &mut header[1..], deadline)?;
-    let hdr = FrameHeader::parse(&header, MAX_REQUEST_LEN).map_err(ReadError::Garbage)?;
+    let [.., tag] = header;
+    let hdr =
+        FrameHeader::parse(&header, max_request_len(tag, root)).map_err(ReadError::Garbage)?;
     let mut payload = vec![0u8; hdr.len as usize];
     read_exact_by(stream, &mut payload, deadline)?;
     Ok((hdr.tag, payload))

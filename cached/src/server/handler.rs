@@ -41,6 +41,12 @@ pub fn answer(request: &Request, peer: Option<Peer>, shared: &Arc<Shared>) -> Ve
             }
             invalidate(target, shared)
         }
+        Request::Reload { user, admin } => {
+            if !peer.is_some_and(|p| p.is_root()) {
+                return Status::Denied.frame(b"reload requires root");
+            }
+            crate::server::reload::apply(user, admin, shared)
+        }
         lookup => answer_lookup(lookup, peer, shared),
     }
 }

@@ -8,9 +8,11 @@
 //! | [`connection_table`] | live connections by peer uid: per-uid budget, root's reserve, idle ones closed first |
 //! | [`peer`] | who is on the other end (`SO_PEERCRED`) and what it may see |
 //! | [`handler`] | turning a request into a response from the in-memory index |
+//! | [`reload`] | root's `workbench-cached reload`: tokens handed to the sync thread |
 pub mod activation;
 pub mod connection;
 pub mod connection_table;
 pub mod handler;
 pub mod listener;
 pub mod peer;
+pub mod reload;

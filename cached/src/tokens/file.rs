@@ -234,9 +234,8 @@ fn open_error(e: &io::Error, kind: TokenKind) -> TokenState {
     }
 }
 
-/// Checks the content of a token file (the bytes [`read_token`] read). Never quotes it.
-///
-/// Public for the fuzz target `token_file`.
+/// Checks the content of a token file (the bytes [`read_token`] read, or a token
+/// `workbench-cached reload` sent). Never quotes it. Also the fuzz target `token_file`.
 pub fn parse_token(bytes: &[u8]) -> TokenState {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return TokenState::Unreadable("not valid UTF-8 text".to_string());

@@ -137,21 +137,27 @@ status_user_token() {
 rotation_checks() {
     expect_eq rotation_path_active active "$(systemctl is-active workbench-cached-tokens.path 2>&1)"
     pid=$(prop "$UNIT" MainPID)
+    logged_before=$(journalctl -u "$UNIT" -o cat --no-pager | grep -c 'by workbench-cached reload')
     printf 'not-the-right-token\n' >/etc/rstudio/nss-user-token.new
     chmod 600 /etc/rstudio/nss-user-token.new
     mv -f /etc/rstudio/nss-user-token.new /etc/rstudio/nss-user-token
-    restarted() { p=$(prop "$UNIT" MainPID); [ "$p" != 0 ] && [ "$p" != "$pid" ] && [ "$(unit_state)" = active ]; }
-    check rotation_restarts wait_for 30 restarted
+    # The .path unit reloads: the daemon logs the pushed token, and keeps its PID.
+    reloaded() { [ "$(journalctl -u "$UNIT" -o cat --no-pager | grep -c 'by workbench-cached reload')" -gt "$logged_before" ]; }
+    check rotation_reloads wait_for 30 reloaded
+    expect_eq rotation_same_pid "$pid" "$(prop "$UNIT" MainPID)"
     workbench-cached sync >/dev/null 2>&1
     expect_eq rotation_bad_token_used rejected "$(status_user_token)"
     # Lookups went on from the cache meanwhile.
     expect_eq rotation_cache_serves "$ALICE_LINE" "$(getent passwd alice)"
-    pid=$(prop "$UNIT" MainPID)
+    logged_before=$(journalctl -u "$UNIT" -o cat --no-pager | grep -c 'by workbench-cached reload')
     install -m 0600 "$W/user-token" /etc/rstudio/nss-user-token.new
     mv -f /etc/rstudio/nss-user-token.new /etc/rstudio/nss-user-token
-    check rotation_restarts_again wait_for 30 restarted
+    check rotation_reloads_again wait_for 30 reloaded
     check rotation_sync workbench-cached sync
     expect_eq rotation_good_token_ok ok "$(status_user_token)"
+    expect_eq rotation_same_pid_again "$pid" "$(prop "$UNIT" MainPID)"
+    check rotation_systemctl_reload systemctl reload "$UNIT"
+    expect_eq rotation_same_pid_after_reload "$pid" "$(prop "$UNIT" MainPID)"
 }
 
 phase1() {
