@@ -164,18 +164,9 @@ pub fn build_directory_mapped(
             space.count_user(u.gid);
         }
         for u in &users {
-            match rules::private_group(u, &space, local) {
-                Ok(g) => {
-                    space.claim_name(&g.name);
-                    groups.push(g);
-                }
-                Err(rules::NoPrivateGroup::GidIsDirectoryGroup) => {}
-                Err(why) => log::debug!(
-                    "no user private group for '{}' (gid {}): {}",
-                    u.name,
-                    u.gid,
-                    why.as_str()
-                ),
+            if let Some(g) = rules::granted_private_group(u, &space, local) {
+                space.claim_name(&g.name);
+                groups.push(g);
             }
         }
     }

@@ -85,15 +85,8 @@ pub fn merge_user(
         for gid in &next.refused_group_gids {
             space.claim_gid(*gid);
         }
-        match rules::private_group(user, &space, local) {
-            Ok(g) => insert_group(&mut next, g),
-            Err(rules::NoPrivateGroup::GidIsDirectoryGroup) => {}
-            Err(why) => log::debug!(
-                "no user private group for '{}' (gid {}): {}",
-                user.name,
-                user.gid,
-                why.as_str()
-            ),
+        if let Some(g) = rules::granted_private_group(user, &space, local) {
+            insert_group(&mut next, g);
         }
     }
     Merge::Changed(next)

@@ -220,6 +220,29 @@ pub fn private_group(
     }
 }
 
+/// [`private_group`] for the paths that build what is served (the full copy and the
+/// on-demand merge): the group, or `None` with the reason in the debug log. A gid a
+/// directory group has is not worth a line: the user simply belongs to that group.
+pub fn granted_private_group(
+    user: &PosixUser,
+    space: &GroupSpace,
+    local: &LocalAccounts,
+) -> Option<PosixGroup> {
+    match private_group(user, space, local) {
+        Ok(g) => Some(g),
+        Err(NoPrivateGroup::GidIsDirectoryGroup) => None,
+        Err(why) => {
+            log::debug!(
+                "no user private group for '{}' (gid {}): {}",
+                user.name,
+                user.gid,
+                why.as_str()
+            );
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "rules_tests.rs"]
 mod tests;
