@@ -513,7 +513,8 @@ pub(crate) mod tests {
         assert_eq!(
             c.server_address,
             ServerAddress::Https {
-                base_url: "https://wb.example.com/scim/v2".into()
+                origin: "https://wb.example.com".into(),
+                base_path: "/scim/v2".into()
             }
         );
         assert_eq!(c.server_address_text, "https://wb.example.com");
@@ -832,7 +833,8 @@ pub(crate) mod tests {
         assert_eq!(
             l.config.server_address,
             ServerAddress::Http {
-                base_url: "http://wb.example.com:8787/scim/v2".into(),
+                origin: "http://wb.example.com:8787".into(),
+                base_path: "/scim/v2".into(),
                 host: HttpHost::Name("wb.example.com".into()),
             }
         );
@@ -840,7 +842,8 @@ pub(crate) mod tests {
         assert_eq!(
             l.config.server_address,
             ServerAddress::Http {
-                base_url: "http://127.0.0.1:5559/scim/v2".into(),
+                origin: "http://127.0.0.1:5559".into(),
+                base_path: "/scim/v2".into(),
                 host: HttpHost::LoopbackLiteral("127.0.0.1".parse().unwrap()),
             }
         );
