@@ -11,12 +11,15 @@
 //! | [`server`] | the Unix socket the module and CLI talk to |
 //! | [`daemon`] | start-up, the sync loop, signals, status, logging |
 //! | [`cli`] | argument parsing and the commands that talk to the daemon |
+//! | `docs` | (tests only) the README's configuration table and the man pages, rendered and checked |
 
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod directory;
+#[cfg(test)]
+mod docs;
 pub mod ondemand;
 pub mod scim;
 pub mod server;

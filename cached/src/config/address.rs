@@ -268,7 +268,10 @@ mod tests {
         assert!(parse_server_address("https://wb/?x=1").is_err());
         assert!(parse_server_address("https:///x").is_err());
         assert_eq!(
-            parse_server_address("https://wb:8443/x").unwrap().address.base_url(),
+            parse_server_address("https://wb:8443/x")
+                .unwrap()
+                .address
+                .base_url(),
             "https://wb:8443/x/scim/v2"
         );
     }

@@ -8,9 +8,8 @@ pub mod address;
 pub mod check;
 pub mod error;
 pub mod keys;
-pub mod manpage;
 pub mod parse;
-pub mod reference;
+pub mod trusted_file;
 pub mod value;
 
 pub use address::SCIM_BASE_SUFFIX;

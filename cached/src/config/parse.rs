@@ -9,9 +9,9 @@
 use super::address::{check_resolved, HttpHost, NotLoopback};
 use super::error::{quote, ConfigError};
 use super::keys::{self, DefaultValue, KeySpec, KEYS};
+use super::trusted_file::{check_trusted_file, TrustRule};
 use super::value::{parse_value, Value};
 use super::{Config, ServerAddress};
-use crate::tokens::file::{check_trusted_file, TrustRule};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};

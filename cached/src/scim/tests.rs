@@ -330,10 +330,7 @@ fn large_resources_fit_but_oversized_bodies_do_not() {
     });
     // 10 MB through a debug build on a loaded 2-core machine can take more than the 1 s
     // the other tests allow: this test is about size, not time.
-    let mut slow = config(
-        parsed(&format!("http://127.0.0.1:{}", server.port())),
-        5,
-    );
+    let mut slow = config(parsed(&format!("http://127.0.0.1:{}", server.port())), 5);
     slow.request_timeout = Duration::from_secs(60);
     let users = ScimClient::new(&slow)
         .unwrap()
@@ -672,10 +669,7 @@ mod tls {
     }
 
     fn https_config(port: u16, ca_file: Option<PathBuf>) -> Config {
-        let mut cfg = config(
-            parsed(&format!("https://localhost:{port}/scim/v2")),
-            5,
-        );
+        let mut cfg = config(parsed(&format!("https://localhost:{port}/scim/v2")), 5);
         cfg.ca_file = ca_file;
         cfg.request_timeout = Duration::from_secs(5);
         cfg
