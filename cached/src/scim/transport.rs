@@ -28,10 +28,11 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
 use super::budget::SyncBudget;
-use super::error::{sanitize_server_text, scim_error_detail, ScimError};
+use super::error::{scim_error_detail, ScimError, MAX_SERVER_TEXT};
 use super::unix_transport::{NoResolver, UnixConnector, UntrustedSocket};
 use crate::config::address::{check_resolved, HttpHost, NotLoopback};
 use crate::config::ServerAddress;
+use crate::text::one_line::one_line;
 use crate::tokens::secret::BearerToken;
 
 /// Largest response body accepted for one page. Generous on purpose: one user with a
@@ -266,7 +267,7 @@ impl HttpTransport {
         let location = response
             .headers()
             .get("location")
-            .map(|l| sanitize_server_text(&String::from_utf8_lossy(l.as_bytes())));
+            .map(|l| one_line(&String::from_utf8_lossy(l.as_bytes()), MAX_SERVER_TEXT));
         let body = if status == 200 {
             response
                 .body_mut()
