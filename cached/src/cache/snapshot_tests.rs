@@ -55,7 +55,8 @@ fn keyed_lookups() {
     assert_eq!(s.memberships("alice").unwrap(), vec![1001, 2001]);
     assert_eq!(s.memberships("bob").unwrap(), vec![2001]);
     assert!(s.memberships("devs").is_none());
-    let sh = ShadowRecord::decode(s.shadow_record("alice").unwrap()).unwrap();
+    let record = s.shadow_record("alice").unwrap();
+    let sh = ShadowRecord::decode(&record).unwrap();
     assert_eq!(sh.lstchg, -1);
     assert!(s.shadow_record("bob").is_none());
 }
@@ -74,7 +75,8 @@ fn pages_walk_in_key_order() {
     assert!(p3.records.is_empty());
     assert!(p3.done);
     // Shadow pages are keyed by the owner's uid and skip users without a hash.
-    let sh = s.shadow_page(None, 10, usize::MAX);
+    let mut buf = Vec::new();
+    let sh = s.shadow_page(None, 10, usize::MAX, &mut buf);
     assert_eq!(
         (sh.records.len(), sh.last_key, sh.done),
         (1, Some(1001), true)
@@ -170,8 +172,8 @@ fn merges_applied_in_place_match_the_reference_copy() {
             .sort_by_key(|s| reference.user_by_name(&s.name).map(|u| u.uid));
         assert_eq!(snap.to_directory(), expected, "step {step}: {change:?}");
         for u in &reference.users {
-            assert_eq!(snap.user_by_name(&u.name), Some(u));
-            assert_eq!(snap.user_by_scim_id(&u.scim_id), Some(u));
+            assert_eq!(snap.user_by_name(&u.name).as_ref(), Some(u));
+            assert_eq!(snap.user_by_scim_id(&u.scim_id).as_ref(), Some(u));
             assert_eq!(snap.users_with_gid(u.gid), reference.users_with_gid(u.gid));
             assert_eq!(
                 snap.groups_listing(&u.name),
@@ -179,7 +181,60 @@ fn merges_applied_in_place_match_the_reference_copy() {
             );
         }
         for g in &reference.groups {
-            assert_eq!(snap.group_by_name(&g.name), Some(g));
+            assert_eq!(snap.group_by_name(&g.name).as_ref(), Some(g));
+            assert_eq!(snap.gid_of_group(&g.name), Some(g.gid));
+            assert_eq!(
+                snap.group_summary(g.gid).map(|s| s.name),
+                Some(g.name.clone())
+            );
         }
     }
+}
+
+/// Memory of a 100,000-user snapshot (run by hand: `cargo test --release -p cached
+/// snapshot_memory -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn snapshot_memory() {
+    fn rss_anon_kib() -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        s.lines()
+            .find(|l| l.starts_with("RssAnon:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+    let n = 100_000u32;
+    let mut dir = Directory::default();
+    for i in 0..n {
+        let mut u = user(&format!("u{i:06}"), 10_000 + i, 10_000 + i);
+        u.scim_id = format!("id-u{i:06}");
+        u.gecos = format!("User {i:06}");
+        dir.users.push(u);
+        dir.shadow.push(ShadowEntry {
+            name: format!("u{i:06}"),
+            pwdp: format!("$6$saltsaltsaltsalt${}", "h".repeat(86)),
+        });
+    }
+    for j in 0..10_000u32 {
+        dir.groups.push(PosixGroup {
+            scim_id: format!("id-g{j:05}"),
+            name: format!("grp{j:05}"),
+            gid: 200_000 + j,
+            members: (0..25)
+                .map(|k| format!("u{:06}", (j * 25 + k) % n))
+                .collect(),
+        });
+    }
+    let before = rss_anon_kib();
+    let snap = Snapshot::from_directory(&dir);
+    let after = rss_anon_kib();
+    drop(dir);
+    println!(
+        "snapshot of {} users: {} MiB (directory dropped: RssAnon {} MiB)",
+        snap.counts().users,
+        (after - before) / 1024,
+        rss_anon_kib() / 1024
+    );
 }
