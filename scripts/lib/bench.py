@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO / "tests/e2e"))
 
 from sandbox import Daemon, FixtureServer, Sandbox, BASE_ENV  # noqa: E402
 
-RELEASE = REPO / "target/release"
+RELEASE = Path(os.environ.get("WB_BENCH_RELEASE", REPO / "target/release"))
 KINDS = ["getpwnam", "getpwuid", "getgrnam", "getgrouplist"]
 KEYS_PER_KIND = 64
 
@@ -104,6 +104,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=2.0, help="per measurement")
     ap.add_argument("--users", type=int, default=10000)
     ap.add_argument("--json", type=Path, default=REPO / "target/bench/results.json")
+    ap.add_argument("--misses", type=int, default=0, metavar="M",
+                    help="instead: the daemon's CPU per cache miss, M users added on the "
+                         "server and each looked up once (use with --users 100000)")
     args = ap.parse_args()
 
     sandbox = Sandbox(RELEASE / "libnss_workbench.so", local_clash=False).setup()
@@ -124,6 +127,18 @@ def main():
     status = daemon.status()
     print(f"daemon: {status['cached']['users']} users, {status['cached']['groups']} groups "
           f"cached; refused {status['refused']['total']}", flush=True)
+
+    if args.misses:
+        import bench_miss
+        set_nsswitch(etc, "files workbench")
+        r = bench_miss.run(REPO, sandbox, server, daemon, dir_users, args.misses)
+        bench_miss.report(r)
+        daemon.stop()
+        server.stop()
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(r, indent=1))
+        sandbox.teardown()
+        return
 
     p30, g30, f30_users, f30_groups = local_tables(sandbox.host_passwd, sandbox.host_group, 30)
     p10k, g10k, f10k_users, f10k_groups = local_tables(sandbox.host_passwd, sandbox.host_group,

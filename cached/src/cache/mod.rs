@@ -1,4 +1,6 @@
-//! The cache: SQLite on disk ([`store`]) and an immutable in-memory index ([`index`])
-//! that every lookup is answered from.
-pub mod index;
+//! The cache: SQLite on disk ([`store`]) and the in-memory [`snapshot`] every lookup is
+//! answered from (entries encoded once by [`records`], listed by [`page`]).
+pub mod page;
+pub mod records;
+pub mod snapshot;
 pub mod store;

@@ -11,38 +11,32 @@ use std::time::SystemTime;
 use workbench_wire::request::InvalidateTarget;
 
 use crate::daemon::state::Shared;
+use crate::directory::view::DirectoryView;
 use crate::ondemand::freshness::EntryId;
 
 /// Marks the named entries expired; returns how many were marked.
 pub fn expire_entries(shared: &Shared, target: &InvalidateTarget) -> usize {
-    let dir = shared.directory();
-    let ids: Vec<EntryId> = match target {
-        InvalidateTarget::All => dir
-            .users
-            .iter()
-            .map(|u| EntryId::User(u.uid))
-            .chain(
-                dir.groups
-                    .iter()
-                    .filter(|g| !g.scim_id.is_empty())
-                    .map(|g| EntryId::Group(g.gid)),
-            )
-            .collect(),
-        InvalidateTarget::User(name) => {
-            let name = String::from_utf8_lossy(name);
-            dir.users
-                .iter()
-                .filter(|u| u.name == name)
+    let ids: Vec<EntryId> = {
+        let snap = shared.snapshot();
+        match target {
+            InvalidateTarget::All => {
+                let (uids, gids) = snap.refetchable_ids();
+                uids.into_iter()
+                    .map(EntryId::User)
+                    .chain(gids.into_iter().map(EntryId::Group))
+                    .collect()
+            }
+            InvalidateTarget::User(name) => snap
+                .user_by_name(&String::from_utf8_lossy(name))
                 .map(|u| EntryId::User(u.uid))
-                .collect()
-        }
-        InvalidateTarget::Group(name) => {
-            let name = String::from_utf8_lossy(name);
-            dir.groups
-                .iter()
-                .filter(|g| g.name == name && !g.scim_id.is_empty())
+                .into_iter()
+                .collect(),
+            InvalidateTarget::Group(name) => snap
+                .group_by_name(&String::from_utf8_lossy(name))
+                .filter(|g| !g.scim_id.is_empty())
                 .map(|g| EntryId::Group(g.gid))
-                .collect()
+                .into_iter()
+                .collect(),
         }
     };
     let ttl = shared.config().positive_ttl;
@@ -92,7 +86,7 @@ mod tests {
         shared.health().last_sync = Some(SystemTime::now());
         let n = expire_entries(&shared, &InvalidateTarget::User(b"carol".to_vec()));
         assert_eq!(n, 1);
-        assert!(shared.index().passwd_by_name("carol").is_some());
+        assert!(shared.snapshot().passwd_record_by_name("carol").is_some());
         let age = shared
             .ondemand
             .freshness()

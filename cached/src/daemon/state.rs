@@ -1,12 +1,13 @@
 //! State shared by the socket server, the sync thread and the signal handler.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::time::SystemTime;
 
-use crate::cache::index::Index;
+use crate::cache::snapshot::Snapshot;
 use crate::config::Config;
 use crate::daemon::health::Health;
+use crate::directory::change::Change;
 use crate::directory::model::Directory;
 use crate::ondemand::state::OnDemand;
 
@@ -78,13 +79,6 @@ impl Counters {
     }
 }
 
-/// The directory copy being served: the index for lookups, the mapped data for diffs.
-#[derive(Debug, Default)]
-pub struct Served {
-    pub index: Arc<Index>,
-    pub directory: Arc<Directory>,
-}
-
 /// Requests from the CLI or signals to the sync thread.
 #[derive(Debug, Default)]
 pub struct SyncRequests {
@@ -117,7 +111,9 @@ pub struct PushedTokens {
 /// Everything shared between threads.
 pub struct Shared {
     pub config: RwLock<Arc<Config>>,
-    pub served: RwLock<Served>,
+    /// The copy being served. Readers hold the lock only to copy an answer out;
+    /// merges edit it in place, full syncs swap it whole.
+    pub served: RwLock<Snapshot>,
     pub health: Mutex<Health>,
     pub counters: Counters,
     pub sync: Mutex<SyncRequests>,
@@ -137,7 +133,7 @@ impl Shared {
     pub fn new(config: Config) -> Arc<Shared> {
         Arc::new(Shared {
             config: RwLock::new(Arc::new(config)),
-            served: RwLock::new(Served::default()),
+            served: RwLock::new(Snapshot::default()),
             health: Mutex::new(Health::default()),
             counters: Counters::default(),
             sync: Mutex::new(SyncRequests::default()),
@@ -156,28 +152,36 @@ impl Shared {
         }
     }
 
-    /// The index to answer from; cheap (an `Arc` clone), never waits on a sync.
-    pub fn index(&self) -> Arc<Index> {
-        match self.served.read() {
-            Ok(s) => Arc::clone(&s.index),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner().index),
-        }
+    /// The copy to answer from. Hold the guard only to read an answer out: a merge
+    /// waits for it (a full sync builds its copy without it and only swaps under it).
+    pub fn snapshot(&self) -> RwLockReadGuard<'_, Snapshot> {
+        self.served.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn directory(&self) -> Arc<Directory> {
-        match self.served.read() {
-            Ok(s) => Arc::clone(&s.directory),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner().directory),
-        }
+    /// The served copy as a [`Directory`]: linear in its size, for the sync thread (its
+    /// diff, the hashes it keeps, the rules it re-applies), never for a lookup.
+    pub fn served_directory(&self) -> Directory {
+        self.snapshot().to_directory()
     }
 
+    /// Serves a full copy: indexed without the lock, swapped in under it, the old copy
+    /// freed after it is released.
     pub fn serve(&self, directory: Directory) {
-        let index = Arc::new(Index::build(&directory));
-        let directory = Arc::new(directory);
-        match self.served.write() {
-            Ok(mut s) => *s = Served { index, directory },
-            Err(poisoned) => *poisoned.into_inner() = Served { index, directory },
-        }
+        let next = Snapshot::from_directory(&directory);
+        drop(directory);
+        let old = {
+            let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *served, next)
+        };
+        drop(old);
+    }
+
+    /// Applies one merge's edits to the served copy. The caller holds
+    /// `ondemand.apply_lock()` from computing the change to here, so no other change
+    /// comes between.
+    pub fn apply_change(&self, change: &Change) {
+        let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
+        served.apply(change);
     }
 
     pub fn health(&self) -> std::sync::MutexGuard<'_, Health> {

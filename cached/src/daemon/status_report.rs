@@ -11,7 +11,7 @@ use crate::daemon::state::Shared;
 /// Builds the document; `root` adds per-entry refusal details.
 pub fn build(shared: &Shared, root: bool) -> Value {
     let config = shared.config();
-    let counts = shared.index().counts();
+    let counts = shared.snapshot().counts();
     let health = shared.health().clone();
     let c = &shared.counters;
     let lookups = c.lookups.load(Ordering::Relaxed);

@@ -24,6 +24,7 @@ use crate::directory::mapping::{
 };
 use crate::directory::merge;
 use crate::directory::model::{Directory, EntryKind};
+use crate::directory::view::DirectoryView;
 use crate::ondemand::state::UsableTokens;
 use crate::scim::budget::SyncBudget;
 use crate::scim::client::ScimClient;
@@ -244,7 +245,7 @@ impl Syncer {
 
     fn attempt(&mut self) -> (bool, Value) {
         let started = Instant::now();
-        let before = self.shared.directory();
+        let before = self.shared.served_directory();
         let result = self.fetch_and_apply();
         let now = SystemTime::now();
         self.publish_tokens();
@@ -258,7 +259,7 @@ impl Syncer {
                 h.consecutive_failures = 0;
                 h.empty_pending = false;
                 drop(h);
-                let after = self.shared.directory();
+                let after = self.shared.served_directory();
                 let report = json!({
                     "ok": true,
                     "duration_ms": started.elapsed().as_millis() as u64,
@@ -386,8 +387,7 @@ impl Syncer {
         );
         let mut dir =
             build_directory_mapped(users, groups, admin_users.as_deref(), &config, &local);
-        let current = self.shared.directory();
-        if dir.users.is_empty() && !current.users.is_empty() && !self.empty_seen {
+        if dir.users.is_empty() && !self.shared.snapshot().has_no_users() && !self.empty_seen {
             self.empty_seen = true;
             return Err(SyncError::WouldEmpty);
         }
@@ -395,13 +395,11 @@ impl Syncer {
         let shadow_updated = admin_users.is_some();
         if !shadow_updated {
             // Keep the hashes we had for users that still exist.
-            let names: std::collections::HashSet<&str> =
-                dir.users.iter().map(|u| u.name.as_str()).collect();
-            dir.shadow = current
-                .shadow
+            let served = self.shared.snapshot();
+            dir.shadow = dir
+                .users
                 .iter()
-                .filter(|s| names.contains(s.name.as_str()))
-                .cloned()
+                .filter_map(|u| served.shadow_of(&u.name).cloned())
                 .collect();
         }
         self.store
@@ -483,9 +481,9 @@ impl Syncer {
                 // Rules from the new settings (reserved-names, home-must-be-under …)
                 // apply to what is served now, not only from the next copy.
                 let _apply = self.shared.ondemand.apply_lock();
-                let current = self.shared.directory();
-                let rechecked = self.held_to_rules((*current).clone());
-                if rechecked != *current {
+                let current = self.shared.served_directory();
+                let rechecked = self.held_to_rules(current.clone());
+                if rechecked != current {
                     self.shared.serve(rechecked);
                 }
             }

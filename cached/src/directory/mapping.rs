@@ -19,7 +19,7 @@ use super::local_accounts::LocalAccounts;
 use super::model::{
     Directory, EntryKind, PosixGroup, PosixUser, Refusal, RefusalReason, ShadowEntry,
 };
-use super::rules::{self, GroupSpace};
+use super::rules::{self, GroupClaims};
 use super::validate::{
     check_field, check_home, check_id, check_name, excerpt, is_crypt_hash,
     truncate_at_char_boundary, Problem, MAX_GECOS, MAX_MEMBERS, MAX_SCIM_ID,
@@ -112,7 +112,7 @@ pub fn build_directory_mapped(
     let mut group_candidates = Vec::with_capacity(groups.len());
     // Every gid some SCIM group claims, even a group refused for another reason: a user
     // private group must never stand in for a group the server does have.
-    let mut space = GroupSpace::default();
+    let mut space = GroupClaims::default();
     let mut claimed_gids = std::collections::BTreeSet::new();
     for arrived in groups {
         if let Some(gid) = arrived.claimed_gid {

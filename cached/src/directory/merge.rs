@@ -1,6 +1,6 @@
 //! Merging one entry fetched on its own (on-demand lookup, refresh, refetch after
-//! `invalidate`) into the served [`Directory`]. Pure: the current copy and the entry in,
-//! the next copy (or why not) out. The entry has already been mapped by
+//! `invalidate`) into the served copy. Pure: a view of the current copy and the entry
+//! in, the [`Change`] to apply (or why not) out. The entry has already been mapped by
 //! [`super::mapping`] (per-entry validation and [`super::rules`]); what is decided here
 //! is what needs the rest of the directory, with the same rules as a full copy:
 //!
@@ -9,22 +9,28 @@
 //! - an entry the last full copy refused as a duplicate stays refused;
 //! - user private groups are given and taken by [`rules::private_group`], so one never
 //!   takes a local group's name or gid, nor one another directory group has.
+//!
+//! Only entries around the merged one are read (by key, through [`DirectoryView`]) and
+//! only those are changed, so a merge costs O(log n) lookups in the directory size plus
+//! the size of the groups it touches: no copy of the directory, no scan of it.
 
-use std::collections::{HashMap, HashSet};
-
+use super::change::Change;
 use super::local_accounts::LocalAccounts;
-use super::model::{Directory, EntryKind, PosixGroup, PosixUser, Refusal, RefusalReason};
+use super::model::{Directory, EntryKind, PosixGroup, PosixUser, Refusal, ShadowEntry};
+use super::overlay::Overlay;
 use super::rules::{self, GroupSpace};
 use super::validate::{check_home, Problem};
+use super::view::DirectoryView;
 use crate::config::Config;
 
-/// What merging one entry would do.
+/// What merging one entry would do. `C` is the change ([`Change`]); tests use the copy
+/// it produces.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Merge {
+pub enum Merge<C = Change> {
     /// The served copy already says exactly this.
     Unchanged,
-    /// The copy to serve instead.
-    Changed(Directory),
+    /// The edits to apply.
+    Changed(C),
     /// Its name or id is held by another entry: not merged.
     Conflict,
 }
@@ -33,85 +39,95 @@ pub enum Merge {
 /// another entry. One entry fetched alone cannot show that, so merging it would serve
 /// what a full copy refuses (both entries of a duplicate pair are refused). It stays
 /// refused until a full copy no longer finds the duplicate.
-pub fn refused_as_duplicate(copy: &Directory, kind: EntryKind, scim_id: &str) -> bool {
-    copy.refused.iter().any(|r| {
-        r.kind == kind
-            && r.scim_id == scim_id
-            && matches!(
-                r.reason,
-                RefusalReason::DuplicateName | RefusalReason::DuplicateId
-            )
-    })
+pub fn refused_as_duplicate(copy: &impl DirectoryView, kind: EntryKind, scim_id: &str) -> bool {
+    copy.refused_as_duplicate(kind, scim_id)
+}
+
+/// A [`GroupSpace`] read from a directory copy: every group's name and gid, the gids of
+/// the SCIM groups the last full copy refused, and the users per gid.
+pub struct ViewSpace<'a, V: DirectoryView + ?Sized>(pub &'a V);
+
+impl<V: DirectoryView + ?Sized> GroupSpace for ViewSpace<'_, V> {
+    fn gid_taken(&self, gid: u32) -> bool {
+        self.0.group_by_gid(gid).is_some() || self.0.gid_claimed_by_refused_group(gid)
+    }
+    fn name_taken(&self, name: &str) -> bool {
+        self.0.group_by_name(name).is_some()
+    }
+    fn users_with_gid(&self, gid: u32) -> usize {
+        self.0.users_with_gid(gid)
+    }
 }
 
 /// Merges one valid user. A renamed user's name is replaced in group member lists; its
 /// private group follows it when the rules allow one.
 pub fn merge_user(
-    dir: &Directory,
+    dir: &impl DirectoryView,
     user: &PosixUser,
     private_groups: bool,
     local: &LocalAccounts,
 ) -> Merge {
-    if dir.users.iter().any(|u| u == user) {
+    if dir.user_by_uid(user.uid) == Some(user) {
         return Merge::Unchanged;
     }
-    if dir
-        .users
-        .iter()
-        .any(|u| u.scim_id != user.scim_id && (u.name == user.name || u.uid == user.uid))
-    {
+    let held_by_other = |u: Option<&PosixUser>| u.is_some_and(|u| u.scim_id != user.scim_id);
+    if held_by_other(dir.user_by_name(&user.name)) || held_by_other(dir.user_by_uid(user.uid)) {
         return Merge::Conflict;
     }
-    let mut next = dir.clone();
-    if let Some(old) = next.users.iter().position(|u| u.scim_id == user.scim_id) {
-        let old = next.users.remove(old);
-        drop_private_group(&mut next, &old);
+    let mut next = Overlay::new(dir);
+    if let Some(old) = dir.user_by_scim_id(&user.scim_id) {
+        next.remove_user(old.uid);
+        drop_private_group(&mut next, old);
         if old.name != user.name {
-            next.shadow.retain(|s| s.name != old.name);
-            for g in &mut next.groups {
-                for m in &mut g.members {
-                    if *m == old.name {
-                        m.clone_from(&user.name);
-                    }
-                }
-            }
+            next.remove_shadow(&old.name);
+            rename_member(&mut next, &old.name, Some(&user.name));
         }
     }
-    let pos = next.users.partition_point(|u| u.uid < user.uid);
-    next.users.insert(pos, user.clone());
-    drop_invalid_private_groups(&mut next, local);
+    next.put_user(user.clone());
+    drop_invalid_private_groups(&mut next, user.gid, local);
     if private_groups {
-        let mut space = GroupSpace::of(&next.groups, &next.users);
-        for gid in &next.refused_group_gids {
-            space.claim_gid(*gid);
-        }
-        if let Some(g) = rules::granted_private_group(user, &space, local) {
-            insert_group(&mut next, g);
+        if let Some(g) = rules::granted_private_group(user, &ViewSpace(&next), local) {
+            next.put_group(g);
         }
     }
-    Merge::Changed(next)
+    Merge::Changed(next.into_change())
 }
 
 /// Merges one valid SCIM group (members already resolved to names). It replaces a user
 /// private group with its name or gid, as in a full copy where SCIM groups come first.
-pub fn merge_group(dir: &Directory, group: &PosixGroup) -> Merge {
-    if dir.groups.iter().any(|g| g == group) {
+pub fn merge_group(dir: &impl DirectoryView, group: &PosixGroup) -> Merge {
+    if dir.group_by_gid(group.gid) == Some(group) {
         return Merge::Unchanged;
     }
-    if dir.groups.iter().any(|g| {
-        !g.scim_id.is_empty()
-            && g.scim_id != group.scim_id
-            && (g.name == group.name || g.gid == group.gid)
-    }) {
+    let held_by_other = |g: Option<&PosixGroup>| {
+        g.is_some_and(|g| !g.scim_id.is_empty() && g.scim_id != group.scim_id)
+    };
+    if held_by_other(dir.group_by_name(&group.name)) || held_by_other(dir.group_by_gid(group.gid)) {
         return Merge::Conflict;
     }
-    let mut next = dir.clone();
-    next.groups.retain(|g| {
-        g.scim_id != group.scim_id
-            && !(g.scim_id.is_empty() && (g.name == group.name || g.gid == group.gid))
-    });
-    insert_group(&mut next, group.clone());
-    Merge::Changed(next)
+    let mut next = Overlay::new(dir);
+    if let Some(old) = dir.group_by_scim_id(&group.scim_id) {
+        next.remove_group(old.gid);
+    }
+    for private in [dir.group_by_name(&group.name), dir.group_by_gid(group.gid)]
+        .into_iter()
+        .flatten()
+        .filter(|g| g.scim_id.is_empty())
+    {
+        next.remove_group(private.gid);
+    }
+    next.put_group(group.clone());
+    Merge::Changed(next.into_change())
+}
+
+/// Merges the shadow entry of a cached user.
+pub fn merge_shadow(dir: &impl DirectoryView, entry: &ShadowEntry) -> Merge {
+    if dir.shadow_of(&entry.name) == Some(entry) {
+        return Merge::Unchanged;
+    }
+    let mut next = Overlay::new(dir);
+    next.put_shadow(entry.clone());
+    Merge::Changed(next.into_change())
 }
 
 /// What the server no longer has.
@@ -123,48 +139,94 @@ pub enum Gone<'a> {
     Gid(u32),
 }
 
-/// The copy without the entries `gone` names (a user with its private group, shadow
-/// entry and memberships; a SCIM group, never a private group on its own), or `None`
-/// when there is nothing to remove.
-pub fn remove(dir: &Directory, gone: Gone<'_>) -> Option<Directory> {
-    let mut next = dir.clone();
+/// The change that removes the entry `gone` names (a user with its private group,
+/// shadow entry and memberships; a SCIM group, never a private group on its own), or
+/// `None` when there is nothing to remove.
+pub fn remove(dir: &impl DirectoryView, gone: Gone<'_>) -> Option<Change> {
+    let mut next = Overlay::new(dir);
     match gone {
         Gone::UserName(_) | Gone::Uid(_) => {
-            let matches = |u: &PosixUser| match gone {
-                Gone::UserName(n) => u.name == n,
-                Gone::Uid(id) => u.uid == id,
-                _ => false,
-            };
-            let removed: Vec<PosixUser> =
-                next.users.iter().filter(|u| matches(u)).cloned().collect();
-            if removed.is_empty() {
-                return None;
-            }
-            next.users.retain(|u| !matches(u));
-            for old in &removed {
-                drop_private_group(&mut next, old);
-                next.shadow.retain(|s| s.name != old.name);
-                for g in &mut next.groups {
-                    g.members.retain(|m| *m != old.name);
-                }
-            }
+            let old = match gone {
+                Gone::UserName(n) => dir.user_by_name(n),
+                Gone::Uid(id) => dir.user_by_uid(id),
+                _ => None,
+            }?;
+            next.remove_user(old.uid);
+            drop_private_group(&mut next, old);
+            next.remove_shadow(&old.name);
+            rename_member(&mut next, &old.name, None);
         }
-        Gone::GroupName(n) => {
-            let before = next.groups.len();
-            next.groups.retain(|g| g.scim_id.is_empty() || g.name != n);
-            if next.groups.len() == before {
-                return None;
+        Gone::GroupName(_) | Gone::Gid(_) => {
+            let old = match gone {
+                Gone::GroupName(n) => dir.group_by_name(n),
+                Gone::Gid(id) => dir.group_by_gid(id),
+                _ => None,
             }
-        }
-        Gone::Gid(id) => {
-            let before = next.groups.len();
-            next.groups.retain(|g| g.scim_id.is_empty() || g.gid != id);
-            if next.groups.len() == before {
-                return None;
-            }
+            .filter(|g| !g.scim_id.is_empty())?;
+            next.remove_group(old.gid);
         }
     }
-    Some(next)
+    Some(next.into_change())
+}
+
+/// Replaces `old` by `new` in every member list naming it (`None`: drops it).
+fn rename_member<V: DirectoryView + ?Sized>(
+    next: &mut Overlay<'_, V>,
+    old: &str,
+    new: Option<&str>,
+) {
+    for gid in next.groups_listing(old) {
+        let Some(mut g) = next.group_by_gid(gid).cloned() else {
+            continue;
+        };
+        match new {
+            Some(new) => {
+                for m in &mut g.members {
+                    if m == old {
+                        *m = new.to_string();
+                    }
+                }
+            }
+            None => g.members.retain(|m| m != old),
+        }
+        next.put_group(g);
+    }
+}
+
+/// Drops `user`'s private group (a group without SCIM id with its name and gid).
+fn drop_private_group<V: DirectoryView + ?Sized>(next: &mut Overlay<'_, V>, user: &PosixUser) {
+    let owned = next
+        .group_by_gid(user.gid)
+        .is_some_and(|g| g.scim_id.is_empty() && g.name == user.name);
+    if owned {
+        next.remove_group(user.gid);
+    }
+}
+
+/// Drops every private group a full copy would not give once a user with primary gid
+/// `gid` is in: the private group at `gid` if that gid is now shared by several users,
+/// and private groups whose name or gid is now a local group's. Only ever removes, so an
+/// entry merged next to others cannot leave them with a private group the rules refuse.
+/// (Private groups whose owner left are dropped with the owner: [`drop_private_group`].)
+fn drop_invalid_private_groups<V: DirectoryView + ?Sized>(
+    next: &mut Overlay<'_, V>,
+    gid: u32,
+    local: &LocalAccounts,
+) {
+    let is_private = |g: Option<&PosixGroup>| g.filter(|g| g.scim_id.is_empty()).map(|g| g.gid);
+    let mut doomed = Vec::new();
+    if next.users_with_gid(gid) > 1 {
+        doomed.extend(is_private(next.group_by_gid(gid)));
+    }
+    for local_gid in &local.gids {
+        doomed.extend(is_private(next.group_by_gid(*local_gid)));
+    }
+    for local_name in &local.group_names {
+        doomed.extend(is_private(next.group_by_name(local_name)));
+    }
+    for gid in doomed {
+        next.remove_group(gid);
+    }
 }
 
 /// A copy kept from before (the SQLite cache a restarted daemon serves until its first
@@ -187,7 +249,7 @@ pub fn recheck(dir: &Directory, cfg: &Config, local: &LocalAccounts) -> (Directo
         }
     });
     for old in &dropped_users {
-        drop_private_group(&mut next, old);
+        drop_owned_private_group(&mut next, old);
         next.shadow.retain(|s| s.name != old.name);
         for g in &mut next.groups {
             g.members.retain(|m| *m != old.name);
@@ -206,7 +268,7 @@ pub fn recheck(dir: &Directory, cfg: &Config, local: &LocalAccounts) -> (Directo
         }
     });
     if cfg.user_private_groups {
-        drop_invalid_private_groups(&mut next, local);
+        drop_all_invalid_private_groups(&mut next, local);
     } else {
         next.groups.retain(|g| !g.scim_id.is_empty());
     }
@@ -222,21 +284,16 @@ fn refusal(kind: EntryKind, scim_id: &str, p: Problem) -> Refusal {
     }
 }
 
-fn insert_group(dir: &mut Directory, group: PosixGroup) {
-    let pos = dir.groups.partition_point(|g| g.gid < group.gid);
-    dir.groups.insert(pos, group);
-}
-
-fn drop_private_group(dir: &mut Directory, user: &PosixUser) {
+fn drop_owned_private_group(dir: &mut Directory, user: &PosixUser) {
     dir.groups
         .retain(|g| !(g.scim_id.is_empty() && g.name == user.name && g.gid == user.gid));
 }
 
 /// Drops every private group a full copy would not give now: its gid shared by several
-/// users or held by no user of its name, or its name or gid now a local group's. Only
-/// ever removes, so an entry merged next to others cannot leave them with a private
-/// group the rules refuse.
-fn drop_invalid_private_groups(dir: &mut Directory, local: &LocalAccounts) {
+/// users or held by no user of its name, or its name or gid now a local group's. The
+/// whole-copy check for [`recheck`].
+fn drop_all_invalid_private_groups(dir: &mut Directory, local: &LocalAccounts) {
+    use std::collections::{HashMap, HashSet};
     let mut users_per_gid: HashMap<u32, usize> = HashMap::new();
     for u in &dir.users {
         *users_per_gid.entry(u.gid).or_default() += 1;

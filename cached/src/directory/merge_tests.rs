@@ -1,7 +1,7 @@
 use super::*;
 use crate::config::Config;
 use crate::directory::mapping::{build_directory, map_user};
-use crate::directory::model::{Refusal, ShadowEntry};
+use crate::directory::model::{Refusal, RefusalReason};
 use crate::scim::attributes::{GROUP_EXTENSION, USER_EXTENSION};
 use serde_json::{json, Value};
 
@@ -61,7 +61,41 @@ fn base() -> Directory {
     }
 }
 
-fn changed(m: Merge) -> Directory {
+/// The copy `m` produces from `dir`: the rules return edits, the assertions read copies.
+fn applied(dir: &Directory, m: Merge) -> Merge<Directory> {
+    match m {
+        Merge::Unchanged => Merge::Unchanged,
+        Merge::Conflict => Merge::Conflict,
+        Merge::Changed(change) => {
+            let mut next = dir.clone();
+            next.apply(&change);
+            Merge::Changed(next)
+        }
+    }
+}
+
+fn merge_user(
+    dir: &Directory,
+    user: &PosixUser,
+    upg: bool,
+    local: &LocalAccounts,
+) -> Merge<Directory> {
+    applied(dir, super::merge_user(dir, user, upg, local))
+}
+
+fn merge_group(dir: &Directory, group: &PosixGroup) -> Merge<Directory> {
+    applied(dir, super::merge_group(dir, group))
+}
+
+fn remove(dir: &Directory, gone: Gone<'_>) -> Option<Directory> {
+    super::remove(dir, gone).map(|change| {
+        let mut next = dir.clone();
+        next.apply(&change);
+        next
+    })
+}
+
+fn changed(m: Merge<Directory>) -> Directory {
     match m {
         Merge::Changed(d) => d,
         other => panic!("expected a change, got {other:?}"),
@@ -387,4 +421,67 @@ fn a_cached_copy_is_held_to_todays_rules() {
     // Today's copy of an unchanged directory is unchanged.
     let cfg = Config::from_pairs(&[("server-address", "https://wb.example.com")]).unwrap();
     assert_eq!(recheck(&base(), &cfg, &local()), (base(), vec![]));
+}
+
+#[test]
+fn a_merge_changes_only_the_entries_it_concerns() {
+    use crate::directory::change::Edit;
+    // A new user: the user and its private group, nothing else.
+    let change = match super::merge_user(&base(), &user("carol", 5002, 5002), true, &local()) {
+        Merge::Changed(c) => c,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        change.edits,
+        vec![
+            Edit::PutUser(user("carol", 5002, 5002)),
+            Edit::PutGroup(private("carol", 5002)),
+        ]
+    );
+    // A renamed user: the user, the groups listing it, its private group moved, its
+    // old name's hash dropped.
+    let mut renamed = user("alicia", 5000, 5000);
+    renamed.scim_id = "u-alice".into();
+    let change = match super::merge_user(&base(), &renamed, true, &local()) {
+        Merge::Changed(c) => c,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        change.edits,
+        vec![
+            Edit::RemoveShadow {
+                name: "alice".into()
+            },
+            Edit::PutUser(renamed.clone()),
+            Edit::PutGroup(scim_group("devs", 2001, &["alicia", "bob"])),
+            Edit::PutGroup(private("alicia", 5000)),
+        ]
+    );
+    // A user gone: it, its private group, its hash and its memberships.
+    let change = super::remove(&base(), Gone::Uid(5000)).unwrap();
+    assert_eq!(
+        change.edits,
+        vec![
+            Edit::RemoveUser { uid: 5000 },
+            Edit::RemoveGroup { gid: 5000 },
+            Edit::RemoveShadow {
+                name: "alice".into()
+            },
+            Edit::PutGroup(scim_group("devs", 2001, &["bob"])),
+        ]
+    );
+}
+
+#[test]
+fn shadow_merges_replace_the_hash_of_one_user() {
+    let entry = ShadowEntry {
+        name: "alice".into(),
+        pwdp: "$6$salt$hash".into(),
+    };
+    let d = match applied(&base(), super::merge_shadow(&base(), &entry)) {
+        Merge::Changed(d) => d,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(d.shadow, vec![entry.clone()]);
+    assert_eq!(super::merge_shadow(&d, &entry), Merge::Unchanged);
 }

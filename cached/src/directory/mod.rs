@@ -8,14 +8,20 @@
 //! | [`group_name`] | Workbench's display-name → group-name coercion |
 //! | [`local_accounts`] | `/etc/passwd` and `/etc/group`, read directly (never via NSS) |
 //! | [`rules`] | identity rules every path applies: local accounts, reserved names, primary gid, home roots, user private groups |
-//! | [`merge`] | one entry fetched on its own merged into a [`model::Directory`] with the same rules |
+//! | [`view`] | a directory copy read by key (what the merge rules ask) |
+//! | [`change`] | the edits one merge makes ([`change::Change`]) |
+//! | [`overlay`] | pending edits over a view, read as the copy they make |
+//! | [`merge`] | one entry fetched on its own: the change it makes, with the same rules as a full copy |
+pub mod change;
 pub mod group_name;
 pub mod local_accounts;
 pub mod mapping;
 pub mod merge;
 pub mod model;
+pub mod overlay;
 pub mod rules;
 pub mod validate;
+pub mod view;
 
 pub use local_accounts::LocalAccounts;
 pub use mapping::build_directory;

@@ -148,22 +148,33 @@ impl NoPrivateGroup {
     }
 }
 
-/// The directory's group names and gids, and how many directory users have each gid:
-/// what a user private group must not collide with.
+/// What a user private group must not collide with: the directory's group names and
+/// gids, and how many directory users have each gid. The full copy tallies them as it
+/// builds ([`GroupClaims`]); a merge asks the served copy (`merge::ViewSpace`).
+pub trait GroupSpace {
+    /// A group (even one refused) holds `gid`.
+    fn gid_taken(&self, gid: u32) -> bool;
+    /// A group holds `name`.
+    fn name_taken(&self, name: &str) -> bool;
+    /// How many directory users have primary gid `gid`.
+    fn users_with_gid(&self, gid: u32) -> usize;
+}
+
+/// A [`GroupSpace`] tallied while a full copy is built.
 #[derive(Debug, Clone, Default)]
-pub struct GroupSpace {
+pub struct GroupClaims {
     gids: HashSet<u32>,
     names: HashSet<String>,
     users_per_gid: HashMap<u32, usize>,
 }
 
-impl GroupSpace {
+impl GroupClaims {
     /// The space of `groups` (SCIM and private) and `users`.
     pub fn of<'a>(
         groups: impl IntoIterator<Item = &'a PosixGroup>,
         users: impl IntoIterator<Item = &'a PosixUser>,
-    ) -> GroupSpace {
-        let mut space = GroupSpace::default();
+    ) -> GroupClaims {
+        let mut space = GroupClaims::default();
         for g in groups {
             space.claim(&g.name, g.gid);
         }
@@ -195,20 +206,32 @@ impl GroupSpace {
     }
 }
 
+impl GroupSpace for GroupClaims {
+    fn gid_taken(&self, gid: u32) -> bool {
+        self.gids.contains(&gid)
+    }
+    fn name_taken(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+    fn users_with_gid(&self, gid: u32) -> usize {
+        self.users_per_gid.get(&gid).copied().unwrap_or(0)
+    }
+}
+
 /// The user private group of `user`, or why there is none. Never takes a local group's
 /// name or gid, nor a name or gid a directory group has.
 pub fn private_group(
     user: &PosixUser,
-    space: &GroupSpace,
+    space: &impl GroupSpace,
     local: &LocalAccounts,
 ) -> Result<PosixGroup, NoPrivateGroup> {
-    if space.gids.contains(&user.gid) {
+    if space.gid_taken(user.gid) {
         Err(NoPrivateGroup::GidIsDirectoryGroup)
     } else if local.gids.contains(&user.gid) {
         Err(NoPrivateGroup::GidIsLocal)
-    } else if space.users_per_gid.get(&user.gid).copied().unwrap_or(0) > 1 {
+    } else if space.users_with_gid(user.gid) > 1 {
         Err(NoPrivateGroup::GidShared)
-    } else if space.names.contains(&user.name) || local.group_names.contains(&user.name) {
+    } else if space.name_taken(&user.name) || local.group_names.contains(&user.name) {
         Err(NoPrivateGroup::NameTaken)
     } else {
         Ok(PosixGroup {
@@ -225,7 +248,7 @@ pub fn private_group(
 /// directory group has is not worth a line: the user simply belongs to that group.
 pub fn granted_private_group(
     user: &PosixUser,
-    space: &GroupSpace,
+    space: &impl GroupSpace,
     local: &LocalAccounts,
 ) -> Option<PosixGroup> {
     match private_group(user, space, local) {

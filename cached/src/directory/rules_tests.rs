@@ -212,7 +212,7 @@ fn private_group_never_takes_a_local_or_directory_name_or_gid() {
     let l = local();
     let groups = [scim_group("devs", 2001)];
     let check = |u: &PosixUser| {
-        let space = GroupSpace::of(&groups, std::slice::from_ref(u));
+        let space = GroupClaims::of(&groups, std::slice::from_ref(u));
         private_group(u, &space, &l)
     };
     assert_eq!(
@@ -245,7 +245,7 @@ fn private_group_never_takes_a_local_or_directory_name_or_gid() {
     );
     // Two users sharing a gid.
     let pair = [posix_user("d1", 5005, 7000), posix_user("d2", 5006, 7000)];
-    let space = GroupSpace::of(&groups, &pair);
+    let space = GroupClaims::of(&groups, &pair);
     assert_eq!(
         private_group(&pair[0], &space, &l),
         Err(NoPrivateGroup::GidShared)

@@ -15,13 +15,16 @@ use serde_json::Value;
 
 use super::freshness::EntryId;
 use super::key::LookupKey;
+use crate::cache::snapshot::Snapshot;
 use crate::daemon::refusals::note_refusal;
 use crate::daemon::state::{Counters, Shared};
 use crate::daemon::sync::{LOCAL_GROUP, LOCAL_PASSWD};
+use crate::directory::change::Change;
 use crate::directory::local_accounts::LocalAccounts;
 use crate::directory::mapping::{map_group, map_shadow, map_user, MappedGroup};
-use crate::directory::merge::{self, refused_as_duplicate, Gone, Merge};
-use crate::directory::model::{Directory, EntryKind, PosixGroup, PosixUser, Refusal};
+use crate::directory::merge::{self, Gone, Merge};
+use crate::directory::model::{EntryKind, PosixGroup, PosixUser, Refusal};
+use crate::directory::view::DirectoryView;
 use crate::scim::client::ScimClient;
 use crate::scim::{GroupFilter, ScimError, UserFilter};
 use crate::tokens::secret::BearerToken;
@@ -136,22 +139,25 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
     let local = LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP))
         .map_err(|e| FetchError::Scim(format!("reading {LOCAL_PASSWD}: {e}")))?;
     let config = shared.config();
-    let copy = shared.directory();
+    // Each check takes the read lock for a moment; none is held across a request.
+    let duplicate = |kind, scim_id: &str| shared.snapshot().refused_as_duplicate(kind, scim_id);
     let map_user_noted = |v: &Value| noted(shared, map_user(v, &config, &local));
     match key {
         LookupKey::UserName(_) | LookupKey::Uid(_) => {
             let matching: Vec<PosixUser> = resources
                 .iter()
                 .filter_map(map_user_noted)
-                .filter(|u| !refused_as_duplicate(&copy, EntryKind::User, &u.scim_id))
+                .filter(|u| !duplicate(EntryKind::User, &u.scim_id))
                 .filter(|u| user_matches(u, key))
                 .collect();
             match matching.as_slice() {
                 [] => {
                     if let LookupKey::Uid(uid) = key {
-                        if let Some(user) = renumbered(&client, &token, &copy, *uid, |v| {
-                            map_user_noted(v).filter(|u| {
-                                !refused_as_duplicate(&copy, EntryKind::User, &u.scim_id)
+                        let cached = shared.snapshot().user_by_uid(*uid).cloned();
+                        if let Some(user) = cached.and_then(|cached| {
+                            renumbered(&client, &token, &cached, |v| {
+                                map_user_noted(v)
+                                    .filter(|u| !duplicate(EntryKind::User, &u.scim_id))
                             })
                         }) {
                             // Replaces the cached entry (same SCIM id): group member
@@ -182,7 +188,7 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
             let matching: Vec<MappedGroup> = resources
                 .iter()
                 .filter_map(|v| noted(shared, map_group(v, &config, &local)))
-                .filter(|g| !refused_as_duplicate(&copy, EntryKind::Group, &g.scim_id))
+                .filter(|g| !duplicate(EntryKind::Group, &g.scim_id))
                 .filter(|g| match key {
                     LookupKey::GroupName(n) => &g.name == n,
                     LookupKey::Gid(id) => g.gid == *id,
@@ -192,8 +198,7 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
             match matching.as_slice() {
                 [] => Ok(remove(shared, key)),
                 [g] => {
-                    let dir = shared.directory();
-                    let members = resolve_members(&dir, &g.member_ids);
+                    let members = resolve_members(&*shared.snapshot(), &g.member_ids);
                     Ok(merge_group(
                         shared,
                         PosixGroup {
@@ -216,18 +221,17 @@ fn noted<T>(shared: &Shared, mapped: Result<T, Refusal>) -> Option<T> {
     mapped.map_err(|r| note_refusal(shared, &r)).ok()
 }
 
-/// The cached user with `uid`, which the server no longer has under that uid, as the
-/// server now has it under the same name and SCIM id (its uid changed), if it does.
+/// The `cached` user, which the server no longer has under its uid, as the server now
+/// has it under the same name and SCIM id (its uid changed), if it does.
 /// Asking by name before dropping the entry keeps its group memberships, which a removal
 /// would strip until the next full copy. Any failure here means "drop it" as before.
 fn renumbered(
     client: &ScimClient,
     token: &BearerToken,
-    copy: &Directory,
-    uid: u32,
+    cached: &PosixUser,
     map: impl Fn(&Value) -> Option<PosixUser>,
 ) -> Option<PosixUser> {
-    let cached = copy.users.iter().find(|u| u.uid == uid)?;
+    let uid = cached.uid;
     let by_posix = client
         .lookup_user(token, UserFilter::PosixUserName(&cached.name))
         .ok()?;
@@ -264,40 +268,38 @@ fn ambiguous(shared: &Shared, key: &LookupKey) -> FetchOutcome {
     FetchOutcome::Unknown
 }
 
-fn resolve_members(dir: &Directory, ids: &[String]) -> Vec<String> {
-    let by_id: std::collections::HashMap<&str, &str> = dir
-        .users
-        .iter()
-        .map(|u| (u.scim_id.as_str(), u.name.as_str()))
-        .collect();
+/// Member SCIM ids to the names of cached users, in order, without duplicates (ids of
+/// users not cached are left out, as a full copy leaves out refused ones).
+fn resolve_members(dir: &impl DirectoryView, ids: &[String]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     ids.iter()
-        .filter_map(|id| by_id.get(id.as_str()).copied())
+        .filter_map(|id| dir.user_by_scim_id(id).map(|u| u.name.as_str()))
         .filter(|n| seen.insert(*n))
         .map(str::to_string)
         .collect()
 }
 
-/// Applies `change` to the served directory and serves the result, unless `change`
-/// returns `None` (nothing to change).
-fn apply(shared: &Shared, change: impl FnOnce(&Directory) -> Option<Directory>) -> bool {
+/// Computes a change from the served copy and applies it, under the apply lock so that
+/// no other change comes between; `compute` returns `None` when there is nothing to do.
+fn apply(shared: &Shared, compute: impl FnOnce(&Snapshot) -> Option<Change>) -> bool {
     let _guard = shared.ondemand.apply_lock();
-    let current = shared.directory();
-    match change(&current) {
-        Some(next) => {
-            shared.serve(next);
+    // The read guard is dropped before the write: computing never blocks readers.
+    let change = compute(&shared.snapshot());
+    match change {
+        Some(change) if !change.is_empty() => {
+            shared.apply_change(&change);
             true
         }
-        None => false,
+        _ => false,
     }
 }
 
 /// Applies a [`Merge`] computed under the apply lock; true on a conflict.
-fn apply_merge(shared: &Shared, merge: impl FnOnce(&Directory) -> Merge) -> bool {
+fn apply_merge(shared: &Shared, merge: impl FnOnce(&Snapshot) -> Merge) -> bool {
     let mut conflict = false;
     apply(shared, |dir| match merge(dir) {
         Merge::Unchanged => None,
-        Merge::Changed(next) => Some(next),
+        Merge::Changed(change) => Some(change),
         Merge::Conflict => {
             conflict = true;
             None
@@ -370,8 +372,7 @@ fn merge_group(shared: &Shared, group: PosixGroup) -> FetchOutcome {
 }
 
 fn merge_shadow(shared: &Shared, name: &str, admin: &[Value]) -> FetchOutcome {
-    let dir = shared.directory();
-    let Some(user) = dir.users.iter().find(|u| u.name == name).cloned() else {
+    let Some(user) = shared.snapshot().user_by_name(name).cloned() else {
         return FetchOutcome::Absent;
     };
     // Only resources for this very user (matched by SCIM id) count.
@@ -390,15 +391,7 @@ fn merge_shadow(shared: &Shared, name: &str, admin: &[Value]) -> FetchOutcome {
             r.detail
         );
     }
-    apply(shared, |dir| {
-        if dir.shadow.iter().any(|s| s == &entry) {
-            return None;
-        }
-        let mut next = dir.clone();
-        next.shadow.retain(|s| s.name != entry.name);
-        next.shadow.push(entry.clone());
-        Some(next)
-    });
+    apply_merge(shared, |dir| merge::merge_shadow(dir, &entry));
     FetchOutcome::Present
 }
 

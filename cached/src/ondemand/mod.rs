@@ -11,12 +11,14 @@
 //! | [`freshness`] | when each entry was last confirmed by the server |
 //! | [`fetch`] | one filtered SCIM request and merging its answer into the served copy |
 //! | [`state`] | the above, shared by connection threads |
+//! | [`query`] | what a lookup asks for and which record answers it |
 //! | [`resolver`] | the policy: answer, refresh in the background, refetch, or fall back |
 pub mod fetch;
 pub mod freshness;
 pub mod gate;
 pub mod key;
 pub mod negative;
+pub mod query;
 pub mod resolver;
 pub mod single_flight;
 pub mod state;

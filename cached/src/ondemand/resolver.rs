@@ -4,6 +4,9 @@
 //! once (single flight), remembered when the server says "none", and answered `TRYAGAIN`
 //! — never "not found" — when the server cannot be asked, or when the asking peer uid
 //! has used up its share of requests ([`uid_budget`](super::uid_budget)).
+//!
+//! [`resolve`] returns the answer itself (the encoded record, or why there is none), read
+//! from the served copy once the policy has run: the caller never looks it up again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,23 +14,37 @@ use std::time::{Duration, Instant};
 use super::fetch::{fetch, FetchOutcome};
 use super::freshness::{classify, Age, EntryId};
 use super::key::LookupKey;
+use super::query::Query;
 use super::single_flight::Joined;
-use crate::cache::index::Index;
+use crate::cache::snapshot::Snapshot;
 use crate::daemon::state::{Counters, Shared};
 use crate::directory::validate::is_valid_posix_name;
+use crate::directory::view::DirectoryView;
 
 /// How long a lookup may wait for the server: below the module's 3 s deadline, so the
 /// module always gets an answer (possibly `TRYAGAIN`) rather than timing out.
 pub const LOOKUP_DEADLINE: Duration = Duration::from_millis(2500);
 
-/// The outcome of resolving one key.
+/// The answer to one query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
-    /// The entry is in the (possibly just updated) served copy.
-    Found,
+    /// The encoded record (or gid list) to send.
+    Found(Vec<u8>),
     /// Authoritatively absent.
     NotFound,
     /// The server could not be asked and nothing usable is cached.
+    TryAgain,
+}
+
+/// Where the policy left one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presence {
+    /// Served as it was when the lookup began (fresh, refreshed in the background, or
+    /// stale because the server failed): the answer read then stands.
+    AsRead,
+    /// In the served copy after a fetch: read the answer again.
+    Present,
+    NotFound,
     TryAgain,
 }
 
@@ -45,29 +62,68 @@ fn impossible(shared: &Shared, key: &LookupKey) -> bool {
     }
 }
 
-/// Where `key` stands in `index`: present (with its freshness id, `None` for entries
+/// Where `key` stands in `snap`: present (with its freshness id, `None` for entries
 /// that are never refetched on their own, such as user private groups), or absent.
-fn locate(index: &Index, key: &LookupKey) -> Option<Option<EntryId>> {
+fn locate(snap: &Snapshot, key: &LookupKey) -> Option<Option<EntryId>> {
     match key {
-        LookupKey::UserName(n) => index.uid_of(n).map(|u| Some(EntryId::User(u))),
-        LookupKey::Uid(u) => index.passwd_by_uid(*u).map(|_| Some(EntryId::User(*u))),
-        LookupKey::GroupName(n) => index
-            .gid_of(n)
-            .map(|g| (!index.is_private_group(g)).then_some(EntryId::Group(g))),
-        LookupKey::Gid(g) => index
+        LookupKey::UserName(n) => snap.user_by_name(n).map(|u| Some(EntryId::User(u.uid))),
+        LookupKey::Uid(u) => snap.user_by_uid(*u).map(|_| Some(EntryId::User(*u))),
+        LookupKey::GroupName(n) => snap
+            .group_by_name(n)
+            .map(|g| (!g.scim_id.is_empty()).then_some(EntryId::Group(g.gid))),
+        LookupKey::Gid(g) => snap
             .group_by_gid(*g)
-            .map(|_| (!index.is_private_group(*g)).then_some(EntryId::Group(*g))),
-        LookupKey::Shadow(n) => index.shadow_by_name(n).map(|_| None),
+            .map(|g| (!g.scim_id.is_empty()).then_some(EntryId::Group(g.gid))),
+        LookupKey::Shadow(n) => snap.shadow_record(n).map(|_| None),
     }
 }
 
-/// Resolves `key` for a peer with uid `uid` (charged for any request to the server);
-/// afterwards, `Found` means `shared.index()` answers it.
-pub fn resolve(shared: &Arc<Shared>, key: &LookupKey, uid: u32) -> Resolution {
-    let index = shared.index();
-    match locate(&index, key) {
-        Some(id) => resolve_hit(shared, key, id, uid),
-        None => resolve_miss(shared, key, uid),
+fn present_if_located(shared: &Shared, key: &LookupKey) -> Presence {
+    if locate(&shared.snapshot(), key).is_some() {
+        Presence::Present
+    } else {
+        Presence::NotFound
+    }
+}
+
+/// Resolves `query` for a peer with uid `uid` (charged for any request to the server).
+/// May wait on the network for a miss or an expired entry, bounded by
+/// [`LOOKUP_DEADLINE`].
+pub fn resolve(shared: &Arc<Shared>, query: &Query, uid: u32) -> Resolution {
+    let key = query.key();
+    let (located, read) = {
+        let snap = shared.snapshot();
+        (locate(&snap, &key), query.read(&snap))
+    };
+    let presence = match located {
+        Some(id) => resolve_hit(shared, &key, id, uid),
+        None => resolve_miss(shared, &key, uid),
+    };
+    let answer = match presence {
+        Presence::AsRead => read,
+        Presence::Present => query.read(&shared.snapshot()),
+        Presence::NotFound => return Resolution::NotFound,
+        Presence::TryAgain => return Resolution::TryAgain,
+    };
+    match (answer, query) {
+        (Some(bytes), _) => Resolution::Found(bytes),
+        // The user exists; its hash may still need fetching (a user added since the
+        // last full copy).
+        (None, Query::Shadow(name)) => {
+            if let Some(bytes) = query.read(&shared.snapshot()) {
+                // Another lookup fetched it meanwhile.
+                return Resolution::Found(bytes);
+            }
+            let key = LookupKey::Shadow(name.clone());
+            match resolve_miss(shared, &key, uid) {
+                Presence::AsRead | Presence::Present => query
+                    .read(&shared.snapshot())
+                    .map_or(Resolution::NotFound, Resolution::Found),
+                Presence::NotFound => Resolution::NotFound,
+                Presence::TryAgain => Resolution::TryAgain,
+            }
+        }
+        (None, _) => Resolution::NotFound,
     }
 }
 
@@ -77,9 +133,9 @@ fn within_budget(shared: &Shared, key: &LookupKey, uid: u32) -> bool {
     od.flights.in_flight(key) || od.budget().admit(uid)
 }
 
-fn resolve_hit(shared: &Arc<Shared>, key: &LookupKey, id: Option<EntryId>, uid: u32) -> Resolution {
+fn resolve_hit(shared: &Arc<Shared>, key: &LookupKey, id: Option<EntryId>, uid: u32) -> Presence {
     let Some(id) = id else {
-        return Resolution::Found;
+        return Presence::AsRead;
     };
     let config = shared.config();
     let copy_time = shared.health().last_sync;
@@ -91,10 +147,10 @@ fn resolve_hit(shared: &Arc<Shared>, key: &LookupKey, id: Option<EntryId>, uid: 
         EntryId::Group(gid) => LookupKey::Gid(gid),
     };
     match classify(age, config.positive_ttl) {
-        Age::Fresh => Resolution::Found,
+        Age::Fresh => Presence::AsRead,
         Age::RefreshAhead => {
             refresh_in_background(shared, &by_id, uid);
-            Resolution::Found
+            Presence::AsRead
         }
         Age::Expired => {
             if !shared.ondemand.gate().open() {
@@ -110,34 +166,28 @@ fn resolve_hit(shared: &Arc<Shared>, key: &LookupKey, id: Option<EntryId>, uid: 
                     LookupKey::UserName(_) | LookupKey::GroupName(_) => {
                         resolve_miss(shared, key, uid)
                     }
-                    _ => Resolution::NotFound,
+                    _ => Presence::NotFound,
                 },
-                Some(Ok(_)) => {
-                    if locate(&shared.index(), key).is_some() {
-                        Resolution::Found
-                    } else {
-                        Resolution::NotFound
-                    }
-                }
+                Some(Ok(_)) => present_if_located(shared, key),
                 Some(Err(_)) | None => stale_or_try_again(shared, age, config.max_stale),
             }
         }
     }
 }
 
-fn stale_or_try_again(shared: &Shared, age: Duration, max_stale: Duration) -> Resolution {
+fn stale_or_try_again(shared: &Shared, age: Duration, max_stale: Duration) -> Presence {
     if age < max_stale {
         Counters::bump(&shared.counters.stale_answers);
-        Resolution::Found
+        Presence::AsRead
     } else {
         Counters::bump(&shared.counters.try_again);
-        Resolution::TryAgain
+        Presence::TryAgain
     }
 }
 
-fn resolve_miss(shared: &Arc<Shared>, key: &LookupKey, uid: u32) -> Resolution {
+fn resolve_miss(shared: &Arc<Shared>, key: &LookupKey, uid: u32) -> Presence {
     if impossible(shared, key) {
-        return Resolution::NotFound;
+        return Presence::NotFound;
     }
     let config = shared.config();
     if shared
@@ -145,41 +195,35 @@ fn resolve_miss(shared: &Arc<Shared>, key: &LookupKey, uid: u32) -> Resolution {
         .negative()
         .contains(key, config.negative_ttl)
     {
-        return Resolution::NotFound;
+        return Presence::NotFound;
     }
     if !shared.ondemand.gate().open() {
         Counters::bump(&shared.counters.try_again);
-        return Resolution::TryAgain;
+        return Presence::TryAgain;
     }
     if !within_budget(shared, key, uid) {
         // This uid alone waits; others' misses still reach the server.
         Counters::bump(&shared.counters.ondemand_over_budget);
         Counters::bump(&shared.counters.try_again);
-        return Resolution::TryAgain;
+        return Presence::TryAgain;
     }
     match run_fetch(shared, key) {
-        Some(Ok(FetchOutcome::Present)) => {
-            if locate(&shared.index(), key).is_some() {
-                Resolution::Found
-            } else {
-                Resolution::NotFound
-            }
-        }
-        Some(Ok(FetchOutcome::Absent)) => Resolution::NotFound,
+        Some(Ok(FetchOutcome::Present)) => present_if_located(shared, key),
+        Some(Ok(FetchOutcome::Absent)) => Presence::NotFound,
         // The server cannot filter: the full copy is the answer, if there is one.
         Some(Ok(FetchOutcome::Unknown)) => {
             if shared.health().last_sync.is_some() {
-                Resolution::NotFound
+                Presence::NotFound
             } else {
                 Counters::bump(&shared.counters.try_again);
-                Resolution::TryAgain
+                Presence::TryAgain
             }
         }
         // It exists but clashes with a cached entry until the requested sync settles
         // both: TRYAGAIN, never "not found" for a user the server just confirmed.
         Some(Ok(FetchOutcome::Conflict)) | Some(Err(_)) | None => {
             Counters::bump(&shared.counters.try_again);
-            Resolution::TryAgain
+            Presence::TryAgain
         }
     }
 }

@@ -1,20 +1,22 @@
-//! Answers one request from the in-memory index. Never touches the network or SQLite,
-//! so a lookup is never blocked by a sync, a slow server or another client.
+//! Turns one request into its response frame. Lookups go through the on-demand policy
+//! ([`resolve`]), which answers from the in-memory snapshot and, for a miss or an
+//! expired entry, may wait on the network, bounded by `LOOKUP_DEADLINE` (2.5 s, below
+//! the module's 3 s): a slow server delays only the lookups that need it. Enumeration
+//! pages and CLI commands never wait on the network; nothing here touches SQLite.
 
 use std::time::Duration;
 
 use workbench_wire::codec::Writer;
-use workbench_wire::record::encode_gid_list;
 use workbench_wire::request::InvalidateTarget;
 use workbench_wire::{ListPage, Request, Status, MAX_RESPONSE_LEN};
 
 use std::sync::Arc;
 
-use crate::cache::index::{Index, Page};
+use crate::cache::page::Page;
 use crate::daemon::health::TokenHealth;
 use crate::daemon::state::{Counters, Shared};
 use crate::daemon::status_report;
-use crate::ondemand::key::LookupKey;
+use crate::ondemand::query::Query;
 use crate::ondemand::resolver::{resolve, Resolution};
 use crate::server::peer::Peer;
 
@@ -65,38 +67,19 @@ fn answer_lookup(request: &Request, peer: Option<Peer>, shared: &Arc<Shared>) ->
     if let Some(page) = answer_list(request, shared) {
         return Status::Found.frame(&page);
     }
-    let key = match keyed(request) {
-        Keyed::Key(k) => k,
+    let query = match query_of(request) {
+        Keyed::Query(q) => q,
         // Not UTF-8, so not a directory name.
         Keyed::Impossible => return Status::NotFound.frame(&[]),
         Keyed::NotALookup => return Status::BadRequest.frame(b"not a lookup"),
     };
     // A peer the kernel would not name shares one budget, never root's.
     let uid = peer.map_or(u32::MAX, |p| p.uid);
-    let mut resolution = resolve(shared, &key, uid);
-    if let (Resolution::Found, Request::ShadowByName(name)) = (&resolution, request) {
-        // The user exists; its hash may still need fetching (a user added since the
-        // last full copy).
-        if shared
-            .index()
-            .shadow_by_name(&String::from_utf8_lossy(name))
-            .is_none()
-        {
-            resolution = resolve(
-                shared,
-                &LookupKey::Shadow(String::from_utf8_lossy(name).into()),
-                uid,
-            );
+    match resolve(shared, &query, uid) {
+        Resolution::Found(answer) => {
+            Counters::bump(&shared.counters.hits);
+            Status::Found.frame(&answer)
         }
-    }
-    match resolution {
-        Resolution::Found => match payload(request, &shared.index()) {
-            Some(p) => {
-                Counters::bump(&shared.counters.hits);
-                Status::Found.frame(&p)
-            }
-            None => Status::NotFound.frame(&[]),
-        },
         Resolution::NotFound => Status::NotFound.frame(&[]),
         // Never "not found" for a transient failure: it would poison nscd and make
         // users vanish while the server is merely unreachable.
@@ -105,54 +88,28 @@ fn answer_lookup(request: &Request, peer: Option<Peer>, shared: &Arc<Shared>) ->
 }
 
 enum Keyed {
-    Key(LookupKey),
+    Query(Query),
     Impossible,
     NotALookup,
 }
 
-fn keyed(request: &Request) -> Keyed {
-    let name = |n: &[u8], f: fn(String) -> LookupKey| match std::str::from_utf8(n) {
-        Ok(s) => Keyed::Key(f(s.to_string())),
+fn query_of(request: &Request) -> Keyed {
+    let name = |n: &[u8], f: fn(String) -> Query| match std::str::from_utf8(n) {
+        Ok(s) => Keyed::Query(f(s.to_string())),
         Err(_) => Keyed::Impossible,
     };
     match request {
-        Request::PasswdByName(n) | Request::InitGroups(n) | Request::ShadowByName(n) => {
-            name(n, LookupKey::UserName)
-        }
-        Request::PasswdByUid(u) => Keyed::Key(LookupKey::Uid(*u)),
-        Request::GroupByName(n) => name(n, LookupKey::GroupName),
-        Request::GroupByGid(g) => Keyed::Key(LookupKey::Gid(*g)),
+        Request::PasswdByName(n) => name(n, Query::PasswdByName),
+        Request::InitGroups(n) => name(n, Query::InitGroups),
+        Request::ShadowByName(n) => name(n, Query::Shadow),
+        Request::PasswdByUid(u) => Keyed::Query(Query::PasswdByUid(*u)),
+        Request::GroupByName(n) => name(n, Query::GroupByName),
+        Request::GroupByGid(g) => Keyed::Query(Query::GroupByGid(*g)),
         _ => Keyed::NotALookup,
     }
 }
 
-/// The answer for a keyed request from `index` (after resolution).
-fn payload(request: &Request, index: &Index) -> Option<Vec<u8>> {
-    let text = |n: &[u8]| std::str::from_utf8(n).ok().map(str::to_string);
-    match request {
-        Request::PasswdByName(n) => {
-            text(n).and_then(|n| index.passwd_by_name(&n).map(<[u8]>::to_vec))
-        }
-        Request::PasswdByUid(uid) => index.passwd_by_uid(*uid).map(<[u8]>::to_vec),
-        Request::GroupByName(n) => {
-            text(n).and_then(|n| index.group_by_name(&n).map(<[u8]>::to_vec))
-        }
-        Request::GroupByGid(gid) => index.group_by_gid(*gid).map(<[u8]>::to_vec),
-        Request::InitGroups(n) => text(n).and_then(|n| {
-            index.memberships(&n).map(|gids| {
-                let mut w = Writer::new();
-                encode_gid_list(gids, &mut w);
-                w.buf
-            })
-        }),
-        Request::ShadowByName(n) => {
-            text(n).and_then(|n| index.shadow_by_name(&n).map(<[u8]>::to_vec))
-        }
-        _ => None,
-    }
-}
-
-/// Enumeration pages, straight from the index (`enumerate=0`: always empty).
+/// Enumeration pages, straight from the snapshot (`enumerate=0`: always empty).
 fn answer_list(request: &Request, shared: &Shared) -> Option<Vec<u8>> {
     let (after, max) = match request {
         Request::PasswdList { after, max }
@@ -161,21 +118,18 @@ fn answer_list(request: &Request, shared: &Shared) -> Option<Vec<u8>> {
         _ => return None,
     };
     if !shared.config().enumerate {
-        return Some(list(Page {
-            records: vec![],
-            last_key: None,
-            done: true,
-        }));
+        return Some(list(Page::empty()));
     }
-    let index = shared.index();
+    let snap = shared.snapshot();
     // Cut by bytes too: the module refuses a frame over MAX_RESPONSE_LEN, and records
     // differ in size by orders of magnitude (a short page is fine: it pages on).
     let max_bytes = MAX_RESPONSE_LEN as usize;
     let page = match request {
-        Request::PasswdList { .. } => index.passwd_page(after, max, max_bytes),
-        Request::GroupList { .. } => index.group_page(after, max, max_bytes),
-        _ => index.shadow_page(after, max, max_bytes),
+        Request::PasswdList { .. } => snap.passwd_page(after, max, max_bytes),
+        Request::GroupList { .. } => snap.group_page(after, max, max_bytes),
+        _ => snap.shadow_page(after, max, max_bytes),
     };
+    // Encoded under the read lock: the page borrows the snapshot's records.
     Some(list(page))
 }
 

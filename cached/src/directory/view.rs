@@ -1,0 +1,90 @@
+//! Read access to a directory copy by key: what the merge rules need to know about the
+//! entries around the one being merged. [`Directory`] answers by scanning (it is the
+//! reference the rules are tested against); the served snapshot (`cache::snapshot`)
+//! answers from its indexes, so a merge touches only the entries it concerns.
+
+use super::model::{Directory, EntryKind, PosixGroup, PosixUser, RefusalReason, ShadowEntry};
+
+/// A directory copy, looked up by key. Names and ids are unique per kind in every copy
+/// (a full copy refuses duplicates; merges never create them).
+pub trait DirectoryView {
+    /// The user with this SCIM id.
+    fn user_by_scim_id(&self, scim_id: &str) -> Option<&PosixUser>;
+    /// The user with this POSIX name.
+    fn user_by_name(&self, name: &str) -> Option<&PosixUser>;
+    /// The user with this uid.
+    fn user_by_uid(&self, uid: u32) -> Option<&PosixUser>;
+    /// How many users have `gid` as their primary gid.
+    fn users_with_gid(&self, gid: u32) -> usize;
+    /// The group (SCIM or user private) with this name.
+    fn group_by_name(&self, name: &str) -> Option<&PosixGroup>;
+    /// The group (SCIM or user private) with this gid.
+    fn group_by_gid(&self, gid: u32) -> Option<&PosixGroup>;
+    /// The SCIM group with this SCIM id.
+    fn group_by_scim_id(&self, scim_id: &str) -> Option<&PosixGroup>;
+    /// Gids of the groups whose member list names `user_name`, ascending.
+    fn groups_listing(&self, user_name: &str) -> Vec<u32>;
+    /// The shadow entry of the user named `name`.
+    fn shadow_of(&self, name: &str) -> Option<&ShadowEntry>;
+    /// Whether the last full copy refused this SCIM id for sharing a name or an id with
+    /// another entry.
+    fn refused_as_duplicate(&self, kind: EntryKind, scim_id: &str) -> bool;
+    /// Whether a SCIM group the last full copy refused claims `gid`: no user private
+    /// group may stand in for it.
+    fn gid_claimed_by_refused_group(&self, gid: u32) -> bool;
+}
+
+/// Whether `r` refuses an entry for sharing a name or an id with another.
+pub fn is_duplicate_refusal(r: &super::model::Refusal) -> bool {
+    matches!(
+        r.reason,
+        RefusalReason::DuplicateName | RefusalReason::DuplicateId
+    )
+}
+
+impl DirectoryView for Directory {
+    fn user_by_scim_id(&self, scim_id: &str) -> Option<&PosixUser> {
+        self.users.iter().find(|u| u.scim_id == scim_id)
+    }
+    fn user_by_name(&self, name: &str) -> Option<&PosixUser> {
+        self.users.iter().find(|u| u.name == name)
+    }
+    fn user_by_uid(&self, uid: u32) -> Option<&PosixUser> {
+        self.users.iter().find(|u| u.uid == uid)
+    }
+    fn users_with_gid(&self, gid: u32) -> usize {
+        self.users.iter().filter(|u| u.gid == gid).count()
+    }
+    fn group_by_name(&self, name: &str) -> Option<&PosixGroup> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+    fn group_by_gid(&self, gid: u32) -> Option<&PosixGroup> {
+        self.groups.iter().find(|g| g.gid == gid)
+    }
+    fn group_by_scim_id(&self, scim_id: &str) -> Option<&PosixGroup> {
+        self.groups
+            .iter()
+            .find(|g| !g.scim_id.is_empty() && g.scim_id == scim_id)
+    }
+    fn groups_listing(&self, user_name: &str) -> Vec<u32> {
+        let mut gids: Vec<u32> = self
+            .groups
+            .iter()
+            .filter(|g| g.members.iter().any(|m| m == user_name))
+            .map(|g| g.gid)
+            .collect();
+        gids.sort_unstable();
+        gids
+    }
+    fn shadow_of(&self, name: &str) -> Option<&ShadowEntry> {
+        self.shadow.iter().find(|s| s.name == name)
+    }
+    fn refused_as_duplicate(&self, kind: EntryKind, scim_id: &str) -> bool {
+        self.refused
+            .iter()
+            .any(|r| r.kind == kind && r.scim_id == scim_id && is_duplicate_refusal(r))
+    }
+    fn gid_claimed_by_refused_group(&self, gid: u32) -> bool {
+        self.refused_group_gids.contains(&gid)
+    }
+}
