@@ -1,23 +1,35 @@
 //! `workbench-cached`: the local daemon behind `libnss_workbench.so.2`.
 //!
-//! | module | job |
-//! | --- | --- |
-//! | [`config`] | design.md §3: keys, defaults, parsing, `check-config` |
-//! | [`tokens`] | reading and checking the user and admin token files |
-//! | [`scim`] | HTTP(S)/unix-socket client for the Workbench SCIM API, paging, errors |
-//! | [`directory`] | mapping SCIM resources to POSIX entries and refusing hostile ones |
-//! | [`cache`] | SQLite store and in-memory index |
-//! | [`ondemand`] | misses, refreshes, single flight, negative cache, backoff |
-//! | [`server`] | the Unix socket the module and CLI talk to |
-//! | [`daemon`] | start-up, the sync loop, signals, status, logging |
-//! | [`cli`] | argument parsing and the commands that talk to the daemon |
+//! The modules form layers; each uses only the ones below it (`tests/layers.rs` fails
+//! on a dependency that goes up, sideways or round in a cycle):
+//!
+//! | layer | module | job |
+//! | --- | --- | --- |
+//! | 0 | [`posix`], [`text`], [`schedule`] | leaves: what a name or path may be; timestamps and log-safe text; jittered intervals and backoff |
+//! | 1 | [`config`] | design.md §3: keys, defaults, parsing, the server address, `check-config` |
+//! | 2 | [`tokens`] | reading and checking the user and admin token files |
+//! | 3 | [`scim`] | HTTP(S)/unix-socket client for the Workbench SCIM API, paging, errors |
+//! | 4 | [`directory`] | pure data: mapping SCIM resources to POSIX entries, refusing hostile ones, merge rules (uses `scim`'s attribute names) |
+//! | 5 | [`cache`] | the served snapshot (in memory) and the SQLite store |
+//! | 6 | [`state`] | what the threads share: configuration, the snapshot, health, counters |
+//! | 7 | [`ondemand`] | freshness policy: misses, refreshes, single flight, negative cache, backoff |
+//! | 8 | [`server`] | the Unix socket the module and CLI talk to |
+//! | 9 | [`daemon`] | orchestration: start-up, the sync loop, signals, logging |
+//! | 9 | [`cli`] | argument parsing and the commands that talk to the daemon (the wire's peer and reload push from `server`) |
+//! | 10 | `docs` | (tests only) the README's configuration table and the man pages, rendered and checked |
 
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod directory;
+#[cfg(test)]
+mod docs;
 pub mod ondemand;
+pub mod posix;
+pub mod schedule;
 pub mod scim;
 pub mod server;
+pub mod state;
+pub mod text;
 pub mod tokens;

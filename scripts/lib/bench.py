@@ -107,9 +107,22 @@ def main():
     ap.add_argument("--misses", type=int, default=0, metavar="M",
                     help="instead: the daemon's CPU per cache miss, M users added on the "
                          "server and each looked up once (use with --users 100000)")
+    ap.add_argument("--scale", action="store_true",
+                    help="instead: memory and time of full copies at 10,000 and 100,000 "
+                         "users (bench_scale.py)")
+    ap.add_argument("--sizes", default="10000,100000", help="with --scale")
     args = ap.parse_args()
 
     sandbox = Sandbox(RELEASE / "libnss_workbench.so", local_clash=False).setup()
+    if args.scale:
+        import bench_scale
+        set_nsswitch(sandbox.workdir / "etc", "files workbench")
+        sizes = [int(x) for x in args.sizes.split(",")]
+        rows = bench_scale.run(REPO, sandbox, RELEASE, sizes, args.misses or 50)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=1))
+        sandbox.teardown()
+        return
     etc = sandbox.workdir / "etc"
     data = sandbox.workdir / "bench-directory.json"
     subprocess.run([sys.executable, str(REPO / "tests/fixture/make_directory.py"),

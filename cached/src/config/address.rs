@@ -5,10 +5,28 @@
 //! fail the other.
 
 use super::ServerAddress;
-use crate::scim::attributes::SCIM_BASE_SUFFIX;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+
+/// The path of the SCIM API below a server's base URL (RFC 7644 §3.13 versioning).
+pub const SCIM_BASE_SUFFIX: &str = "/scim/v2";
+
+impl ServerAddress {
+    /// The base URL the SCIM paths are appended to (`unix:` addresses: the socket and
+    /// the path), for messages.
+    pub fn base_url(&self) -> String {
+        match self {
+            ServerAddress::Https { origin, base_path }
+            | ServerAddress::Http {
+                origin, base_path, ..
+            } => format!("{origin}{base_path}"),
+            ServerAddress::Unix { socket, base_path } => {
+                format!("unix:{}{base_path}", socket.display())
+            }
+        }
+    }
+}
 
 /// The host of an `http://` address, classified once for the loopback rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,16 +148,14 @@ pub fn parse_server_address(text: &str) -> Result<ParsedAddress, String> {
         }
     }
     check_host(host)?;
-    let base_url = format!(
-        "{scheme}://{}{}",
-        authority.to_ascii_lowercase(),
-        with_scim_suffix(path)
-    );
+    let origin = format!("{scheme}://{}", authority.to_ascii_lowercase());
+    let base_path = with_scim_suffix(path);
     let address = if scheme == "https" {
-        ServerAddress::Https { base_url }
+        ServerAddress::Https { origin, base_path }
     } else {
         ServerAddress::Http {
-            base_url,
+            origin,
+            base_path,
             host: HttpHost::classify(host),
         }
     };
@@ -228,11 +244,44 @@ fn with_scim_suffix(path: &str) -> String {
 mod tests {
     use super::*;
 
+    /// What the transport used to split out of the URL again (a second parser), now
+    /// split here once: origin and base path.
+    #[test]
+    fn base_paths() {
+        let split = |u: &str| match parse_server_address(u).unwrap().address {
+            ServerAddress::Https { origin, base_path } => (origin, base_path),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            split("https://wb.example.com"),
+            ("https://wb.example.com".into(), "/scim/v2".into())
+        );
+        assert_eq!(
+            split("https://wb:8443/rstudio/"),
+            ("https://wb:8443".into(), "/rstudio/scim/v2".into())
+        );
+        assert_eq!(
+            split("HTTPS://wb/scim/v2/"),
+            ("https://wb".into(), "/scim/v2".into())
+        );
+        assert!(parse_server_address("https://u:p@wb").is_err());
+        assert!(parse_server_address("https://wb/?x=1").is_err());
+        assert!(parse_server_address("https:///x").is_err());
+        assert_eq!(
+            parse_server_address("https://wb:8443/x")
+                .unwrap()
+                .address
+                .base_url(),
+            "https://wb:8443/x/scim/v2"
+        );
+    }
+
     fn url(text: &str) -> (String, Option<HttpHost>) {
         let p = parse_server_address(text).unwrap();
+        let base_url = p.address.base_url();
         match p.address {
-            ServerAddress::Https { base_url } => (base_url, None),
-            ServerAddress::Http { base_url, host } => (base_url, Some(host)),
+            ServerAddress::Https { .. } => (base_url, None),
+            ServerAddress::Http { host, .. } => (base_url, Some(host)),
             ServerAddress::Unix { .. } => panic!("unix"),
         }
     }

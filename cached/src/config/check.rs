@@ -1,9 +1,10 @@
 //! What `workbench-cached check-config` prints (the CLI only wires it up).
 
-use super::error::{quote, ConfigError};
+use super::error::{ConfigError, MAX_QUOTED};
 use super::keys::DefaultValue;
 use super::parse::{Loaded, Origin};
 use super::Config;
+use crate::text::one_line::one_line;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -22,7 +23,12 @@ pub fn render(loaded: &Loaded) -> String {
             (Origin::Default, DefaultValue::Unset(meaning)) => format!("default ({meaning})"),
             (origin, _) => origin.to_string(),
         };
-        let _ = writeln!(out, "{}={}  # {origin}", s.key.name, quote(&s.text));
+        let _ = writeln!(
+            out,
+            "{}={}  # {origin}",
+            s.key.name,
+            one_line(&s.text, MAX_QUOTED)
+        );
     }
     for w in &loaded.warnings {
         let _ = writeln!(out, "warning: {w}");

@@ -5,6 +5,8 @@ use super::address::NotLoopback;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::text::one_line::one_line;
+
 /// A configuration the daemon refuses to start with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
@@ -45,24 +47,7 @@ pub enum ConfigError {
 }
 
 /// Longest excerpt of an offending value quoted back in a message.
-const MAX_QUOTED: usize = 120;
-
-/// `value` made safe to print on one line: control characters escaped, long values cut.
-pub(crate) fn quote(value: &str) -> String {
-    let mut out = String::new();
-    for (n, c) in value.chars().enumerate() {
-        if n >= MAX_QUOTED {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub(crate) const MAX_QUOTED: usize = 120;
 
 fn list(paths: &[PathBuf]) -> String {
     if paths.is_empty() {
@@ -94,7 +79,7 @@ impl fmt::Display for ConfigError {
                 f,
                 "{}:{line}: key '{key}': expected {expected}, got '{}'",
                 path.display(),
-                quote(got)
+                one_line(got, MAX_QUOTED)
             ),
             ConfigError::InsecureHttp {
                 path,
@@ -107,7 +92,7 @@ impl fmt::Display for ConfigError {
                  tokens would cross the network in clear; use https://, or set \
                  allow-insecure-http=1 if you really mean it",
                 path.display(),
-                quote(&problem.to_string())
+                one_line(&problem.to_string(), MAX_QUOTED)
             ),
             ConfigError::InsecurePermissions { message, .. } => {
                 write!(f, "configuration refused: {message}")
@@ -156,9 +141,9 @@ mod tests {
 
     #[test]
     fn quoted_values_are_escaped_and_bounded() {
-        assert_eq!(quote("a\tb\u{1b}"), "a\\tb\\u{1b}");
+        assert_eq!(one_line("a\tb\u{1b}", MAX_QUOTED), "a\\tb\\u{1b}");
         let long = "x".repeat(10_000);
-        assert!(quote(&long).chars().count() <= MAX_QUOTED + 1);
+        assert!(one_line(&long, MAX_QUOTED).chars().count() <= MAX_QUOTED + 1);
     }
 
     #[test]

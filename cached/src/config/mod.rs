@@ -8,26 +8,29 @@ pub mod address;
 pub mod check;
 pub mod error;
 pub mod keys;
-pub mod manpage;
 pub mod parse;
-pub mod reference;
+pub mod trusted_file;
 pub mod value;
 
+pub use address::SCIM_BASE_SUFFIX;
 pub use error::ConfigError;
 pub use parse::{Loaded, Origin, Setting};
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where the SCIM API lives.
+/// Where the SCIM API lives, parsed once ([`address::parse_server_address`]): the
+/// configuration check and the transport use this value, never the text again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerAddress {
-    /// `https://host[:port][/path]`; `base_url` ends in `/scim/v2`.
-    Https { base_url: String },
+    /// `https://host[:port][/path]`: `origin` is `https://host[:port]` (lower case),
+    /// `base_path` the path ending in `/scim/v2`.
+    Https { origin: String, base_path: String },
     /// `http://…`; allowed for loopback hosts, or anywhere with `allow-insecure-http=1`.
     /// `host` is what the loopback rule looks at (classified once, at parse time).
     Http {
-        base_url: String,
+        origin: String,
+        base_path: String,
         host: address::HttpHost,
     },
     /// `unix:/path/to/socket`: HTTP over a Unix socket; requests go to `/scim/v2/...`.

@@ -7,11 +7,12 @@
 //! understood.
 
 use super::address::{check_resolved, HttpHost, NotLoopback};
-use super::error::{quote, ConfigError};
+use super::error::{ConfigError, MAX_QUOTED};
 use super::keys::{self, DefaultValue, KeySpec, KEYS};
+use super::trusted_file::{check_trusted_file, TrustRule};
 use super::value::{parse_value, Value};
 use super::{Config, ServerAddress};
-use crate::tokens::file::{check_trusted_file, TrustRule};
+use crate::text::one_line::one_line;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
@@ -202,7 +203,7 @@ impl Collector {
             let (key, value) = text.split_once('=').ok_or_else(|| {
                 syntax(format!(
                     "expected key=value, got '{}' (comments must start the line with #)",
-                    quote(text)
+                    one_line(text, MAX_QUOTED)
                 ))
             })?;
             let (key, value) = (key.trim(), value.trim());
@@ -213,7 +214,7 @@ impl Collector {
                 self.warnings.push(format!(
                     "{}:{line}: unknown key '{}' (ignored)",
                     path.display(),
-                    quote(key)
+                    one_line(key, MAX_QUOTED)
                 ));
                 continue;
             };
@@ -396,7 +397,7 @@ impl Collector {
                          it is resolved at each connection and used only if every address \
                          is loopback",
                         path.display(),
-                        quote(name)
+                        one_line(name, MAX_QUOTED)
                     )),
                 },
             }
@@ -513,7 +514,8 @@ pub(crate) mod tests {
         assert_eq!(
             c.server_address,
             ServerAddress::Https {
-                base_url: "https://wb.example.com/scim/v2".into()
+                origin: "https://wb.example.com".into(),
+                base_path: "/scim/v2".into()
             }
         );
         assert_eq!(c.server_address_text, "https://wb.example.com");
@@ -832,7 +834,8 @@ pub(crate) mod tests {
         assert_eq!(
             l.config.server_address,
             ServerAddress::Http {
-                base_url: "http://wb.example.com:8787/scim/v2".into(),
+                origin: "http://wb.example.com:8787".into(),
+                base_path: "/scim/v2".into(),
                 host: HttpHost::Name("wb.example.com".into()),
             }
         );
@@ -840,7 +843,8 @@ pub(crate) mod tests {
         assert_eq!(
             l.config.server_address,
             ServerAddress::Http {
-                base_url: "http://127.0.0.1:5559/scim/v2".into(),
+                origin: "http://127.0.0.1:5559".into(),
+                base_path: "/scim/v2".into(),
                 host: HttpHost::LoopbackLiteral("127.0.0.1".parse().unwrap()),
             }
         );

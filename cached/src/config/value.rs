@@ -2,7 +2,8 @@
 
 use super::address::{parse_server_address, ParsedAddress};
 use super::keys::{ValueKind, MAX_ID};
-use crate::directory::validate::{is_normalised_absolute, is_valid_posix_name};
+use crate::posix::names::is_valid_posix_name;
+use crate::posix::paths::is_normalised_absolute;
 use std::path::PathBuf;
 
 /// A value that passed its kind's checks.

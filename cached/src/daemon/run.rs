@@ -13,10 +13,11 @@ use signal_hook::iterator::Signals;
 
 use crate::cache::store::{OpenOutcome, Store};
 use crate::config::Config;
-use crate::daemon::state::Shared;
 use crate::daemon::sync::Syncer;
 use crate::daemon::{logging, notify};
+use crate::ondemand::state::OnDemand;
 use crate::server::{activation, listener};
+use crate::state::Shared;
 
 /// How long SIGTERM waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -101,13 +102,13 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
         }
     };
     let shared = Shared::new(config);
-    let mut syncer = Syncer::new(Arc::clone(&shared), store, explicit_config);
+    let od = OnDemand::new(Arc::clone(&shared));
+    let mut syncer = Syncer::new(Arc::clone(&od), store, explicit_config);
     syncer.load_cached();
 
-    let accept_shared = Arc::clone(&shared);
     let acceptor = thread::Builder::new()
         .name("accept".into())
-        .spawn(move || listener::serve(listener, accept_shared));
+        .spawn(move || listener::serve(listener, od));
     let acceptor = match acceptor {
         Ok(a) => a,
         Err(e) => {

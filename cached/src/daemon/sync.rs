@@ -6,7 +6,7 @@
 //! previous copy keeps being served (design.md §6). A copy that would empty a non-empty
 //! cache is applied only when the next copy confirms it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,26 +14,23 @@ use serde_json::{json, Value};
 
 use crate::cache::store::Store;
 use crate::config::Config;
-use crate::daemon::jitter::Jitter;
-use crate::daemon::state::PushedTokens;
-use crate::daemon::state::{Shared, NO_GID};
 use crate::daemon::token_slots::TokenSlot;
-use crate::directory::local_accounts::LocalAccounts;
+use crate::directory::local_accounts::{LocalAccounts, GROUP_PATH, PASSWD_PATH};
 use crate::directory::mapping::{
     build_directory_mapped, keep_shadow_fields, map_arrived_group, map_user,
 };
 use crate::directory::merge;
 use crate::directory::model::{Directory, EntryKind};
 use crate::directory::view::DirectoryView;
+use crate::ondemand::state::OnDemand;
 use crate::ondemand::state::UsableTokens;
+use crate::schedule::jitter::Jitter;
 use crate::scim::budget::SyncBudget;
 use crate::scim::client::ScimClient;
 use crate::scim::error::ScimError;
+use crate::state::PushedTokens;
+use crate::state::{Shared, NO_GID};
 use crate::tokens::file::TokenKind;
-
-/// Local account databases, read directly (never through NSS: see the recursion guard).
-pub const LOCAL_PASSWD: &str = "/etc/passwd";
-pub const LOCAL_GROUP: &str = "/etc/group";
 
 /// Timeout of one on-demand SCIM request (misses and refreshes): below the module's
 /// 3 s deadline so a lookup gets an answer, if only `TRYAGAIN`.
@@ -84,6 +81,8 @@ impl std::fmt::Display for SyncError {
 
 /// Owns everything a sync needs.
 pub struct Syncer {
+    /// The on-demand state (its client, tokens and freshness follow each sync).
+    od: Arc<OnDemand>,
     shared: Arc<Shared>,
     store: Store,
     client: Option<ScimClient>,
@@ -100,13 +99,14 @@ pub struct Syncer {
 }
 
 impl Syncer {
-    pub fn new(shared: Arc<Shared>, store: Store, explicit_config: Option<PathBuf>) -> Syncer {
-        let config = shared.config();
+    pub fn new(od: Arc<OnDemand>, store: Store, explicit_config: Option<PathBuf>) -> Syncer {
+        let config = od.shared.config();
         let mut s = Syncer {
             user_token: TokenSlot::new(TokenKind::User, config.user_token_path.clone()),
             admin_token: TokenSlot::new(TokenKind::Admin, config.admin_token_path.clone()),
             client: None,
-            shared,
+            shared: Arc::clone(&od.shared),
+            od,
             store,
             jitter: Jitter::seeded(),
             empty_seen: false,
@@ -123,9 +123,7 @@ impl Syncer {
         // Lookups get their own client with a timeout below the module's deadline.
         let mut lookup_config = config.clone();
         lookup_config.request_timeout = config.request_timeout.min(ONDEMAND_REQUEST_TIMEOUT);
-        self.shared
-            .ondemand
-            .set_client(ScimClient::new(&lookup_config).ok());
+        self.od.set_client(ScimClient::new(&lookup_config).ok());
         self.client = match ScimClient::new(config) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -141,7 +139,7 @@ impl Syncer {
         h.user_token = self.user_token.health();
         h.admin_token = self.admin_token.health();
         drop(h);
-        self.shared.ondemand.set_tokens(UsableTokens {
+        self.od.set_tokens(UsableTokens {
             user: self.user_token.usable().cloned(),
             admin: self.admin_token.usable().cloned(),
         });
@@ -168,16 +166,16 @@ impl Syncer {
     /// older ones (the cache at start, the served copy at SIGHUP) must not be served as
     /// is until the next sync, nor while the server cannot be asked.
     fn held_to_rules(&self, cached: Directory) -> Directory {
-        let local = match LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP)) {
+        let local = match LocalAccounts::load_system() {
             Ok(local) => local,
             Err(e) => {
-                log::warn!("reading {LOCAL_PASSWD} and {LOCAL_GROUP}: {e}; copy served as it is");
+                log::warn!("reading {PASSWD_PATH} and {GROUP_PATH}: {e}; copy served as it is");
                 return cached;
             }
         };
         let (directory, refused) = merge::recheck(&cached, &self.shared.config(), &local);
         for r in &refused {
-            crate::daemon::refusals::note_refusal(&self.shared, r);
+            crate::state::refusals::note_refusal(&self.shared, r);
         }
         directory
     }
@@ -187,10 +185,10 @@ impl Syncer {
     /// and the setgid unix_chkpwd (non-root pam_unix) must be let in to read them.
     fn learn_shadow_gid(&self) {
         let config = self.shared.config();
-        match LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP)) {
+        match LocalAccounts::load_system() {
             Ok(local) => self.set_shadow_gid(&local, &config.shadow_group),
             Err(e) => log::warn!(
-                "reading {LOCAL_PASSWD} and {LOCAL_GROUP}: {e}; shadow-group peers are let in \
+                "reading {PASSWD_PATH} and {GROUP_PATH}: {e}; shadow-group peers are let in \
                  after the next sync"
             ),
         }
@@ -206,7 +204,7 @@ impl Syncer {
             if gid == NO_GID {
                 // Expected where there is no such group (RHEL: its unix_chkpwd is setuid root).
                 log::info!(
-                    "shadow-group {shadow_group:?} is not in {LOCAL_GROUP}: only root may read \
+                    "shadow-group {shadow_group:?} is not in {GROUP_PATH}: only root may read \
                      shadow data"
                 );
             } else {
@@ -307,12 +305,10 @@ impl Syncer {
         };
         // Read first: users are mapped (collisions with local accounts checked) as each
         // page arrives, so the copy never sits in memory as JSON.
-        let local = LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP)).map_err(
-            |source| SyncError::LocalAccounts {
-                path: PathBuf::from(LOCAL_PASSWD),
-                source,
-            },
-        )?;
+        let local = LocalAccounts::load_system().map_err(|source| SyncError::LocalAccounts {
+            path: PathBuf::from(PASSWD_PATH),
+            source,
+        })?;
         self.set_shadow_gid(&local, &config.shadow_group);
         // One budget for the three copies: a sync is bounded as a whole (design.md §3).
         let deadline = match self.deadline_cap {
@@ -407,9 +403,9 @@ impl Syncer {
             .map_err(SyncError::Store)?;
         self.record_refusals(&dir);
         {
-            let _apply = self.shared.ondemand.apply_lock();
+            let _apply = self.shared.apply_lock();
             self.shared.serve(dir);
-            self.shared.ondemand.freshness().reset();
+            self.od.freshness().reset();
         }
         Ok(Applied {
             shadow_updated,
@@ -480,7 +476,7 @@ impl Syncer {
                 log::info!("configuration reloaded");
                 // Rules from the new settings (reserved-names, home-must-be-under …)
                 // apply to what is served now, not only from the next copy.
-                let _apply = self.shared.ondemand.apply_lock();
+                let _apply = self.shared.apply_lock();
                 let current = self.shared.served_directory();
                 let rechecked = self.held_to_rules(current.clone());
                 if rechecked != current {

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use crate::daemon::health::TokenHealth;
+use crate::state::health::TokenHealth;
 use crate::tokens::credentials::{credential_path, read_credential};
 use crate::tokens::file::{read_token, TokenKind, TokenState};
 use crate::tokens::secret::BearerToken;

@@ -50,7 +50,7 @@ pub fn coerce_group_name(display_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::validate::is_valid_posix_name;
+    use crate::posix::names::is_valid_posix_name;
 
     #[test]
     fn lowercases() {

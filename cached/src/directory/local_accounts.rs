@@ -22,6 +22,11 @@ pub struct LocalAccounts {
 }
 
 impl LocalAccounts {
+    /// Reads this system's [`PASSWD_PATH`] and [`GROUP_PATH`].
+    pub fn load_system() -> io::Result<LocalAccounts> {
+        Self::load(Path::new(PASSWD_PATH), Path::new(GROUP_PATH))
+    }
+
     /// Reads `passwd` and `group` (usually [`PASSWD_PATH`], [`GROUP_PATH`]).
     pub fn load(passwd: &Path, group: &Path) -> io::Result<LocalAccounts> {
         let passwd = std::fs::read(passwd)?;

@@ -21,12 +21,13 @@ use super::model::{
 };
 use super::rules::{self, GroupClaims};
 use super::validate::{
-    check_field, check_home, check_id, check_name, excerpt, is_crypt_hash,
-    truncate_at_char_boundary, Problem, MAX_GECOS, MAX_MEMBERS, MAX_SCIM_ID,
+    check_field, check_home, check_id, check_name, is_crypt_hash, truncate_at_char_boundary,
+    Problem, MAX_EXCERPT, MAX_GECOS, MAX_MEMBERS, MAX_SCIM_ID,
 };
 use crate::config::Config;
 use crate::scim::attributes as attr;
 use crate::scim::nesting::REFUSED_MARKER;
+use crate::text::one_line::one_line;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -324,7 +325,7 @@ fn resource(v: &Value, kind: EntryKind) -> Result<(&Map<String, Value>, String),
                 Some(why) => Err(malformed(id, json_text(why))),
                 None => Ok((obj, id.clone())),
             },
-            Err(p) => Err(refusal(kind, &excerpt(id), p)),
+            Err(p) => Err(refusal(kind, &one_line(id, MAX_EXCERPT), p)),
         },
         Some(other) => Err(malformed(
             NO_ID,

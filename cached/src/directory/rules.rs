@@ -12,9 +12,10 @@ use std::collections::{HashMap, HashSet};
 
 use super::local_accounts::LocalAccounts;
 use super::model::{PosixGroup, PosixUser, RefusalReason};
-use super::validate::{check_id, excerpt, Problem};
+use super::validate::{check_id, Problem, MAX_EXCERPT};
 use crate::config::Config;
 use crate::scim::attributes as attr;
+use crate::text::one_line::one_line;
 use serde_json::Value;
 
 /// Checks a user whose fields are each valid (see `validate`) against the local accounts
@@ -105,7 +106,7 @@ fn check_home_root(home: &str, roots: &[String]) -> Result<(), Problem> {
         RefusalReason::HomeOutsideRoots,
         format!(
             "homeDirectory '{}' is not below home-must-be-under ({})",
-            excerpt(home),
+            one_line(home, MAX_EXCERPT),
             roots.join(",")
         ),
     ))

@@ -3,10 +3,11 @@
 //! log that quotes at most a short, escaped excerpt (and never a shadow hash).
 
 use super::model::RefusalReason;
+pub use crate::posix::names::{is_valid_posix_name, MAX_NAME};
+use crate::posix::paths::is_normalised_absolute;
+use crate::text::one_line::one_line;
 use serde_json::Value;
 
-/// POSIX names: `^[a-z_][a-z0-9_.-]{0,31}$`.
-pub const MAX_NAME: usize = 32;
 /// `pw_dir`: `PATH_MAX`.
 pub const MAX_HOME: usize = 4096;
 /// `pw_gecos` is cut to this many bytes (at a character boundary) rather than refused: a
@@ -40,37 +41,7 @@ impl Problem {
 }
 
 /// Longest excerpt of a hostile value quoted in a detail.
-const MAX_EXCERPT: usize = 64;
-
-/// `value` made safe for one log line: control characters escaped, cut to a short prefix.
-pub fn excerpt(value: &str) -> String {
-    let mut out = String::new();
-    for (n, c) in value.chars().enumerate() {
-        if n >= MAX_EXCERPT {
-            out.push_str(&format!("… ({} bytes)", value.len()));
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Whether `name` matches `^[a-z_][a-z0-9_.-]{0,31}$`.
-pub fn is_valid_posix_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    let Some((&first, rest)) = bytes.split_first() else {
-        return false;
-    };
-    bytes.len() <= MAX_NAME
-        && (first.is_ascii_lowercase() || first == b'_')
-        && rest.iter().all(|&b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-        })
-}
+pub const MAX_EXCERPT: usize = 64;
 
 /// Whether `c` may never appear in a passwd/group/shadow field.
 fn is_forbidden(c: char) -> bool {
@@ -95,7 +66,7 @@ fn check_characters(field: &str, value: &str) -> Result<(), Problem> {
             RefusalReason::ControlCharacter,
             format!(
                 "{field} contains ':' or a control character: '{}'",
-                excerpt(value)
+                one_line(value, MAX_EXCERPT)
             ),
         ));
     }
@@ -112,7 +83,7 @@ pub fn check_name(field: &str, name: &str) -> Result<(), Problem> {
             RefusalReason::InvalidName,
             format!(
                 "{field} '{}' is not a valid POSIX name (^[a-z_][a-z0-9_.-]{{0,31}}$)",
-                excerpt(name)
+                one_line(name, MAX_EXCERPT)
             ),
         ))
     }
@@ -128,7 +99,7 @@ pub fn check_id(field: &str, value: &Value, minimum: u32) -> Result<u32, Problem
             None => {
                 return Err(invalid(format!(
                     "{} is not a whole number",
-                    excerpt(&n.to_string())
+                    one_line(&n.to_string(), MAX_EXCERPT)
                 )))
             }
         },
@@ -155,7 +126,10 @@ pub fn check_home(home: &str) -> Result<(), Problem> {
     if !home.starts_with('/') {
         return Err(Problem::new(
             RefusalReason::RelativeHome,
-            format!("homeDirectory '{}' is not an absolute path", excerpt(home)),
+            format!(
+                "homeDirectory '{}' is not an absolute path",
+                one_line(home, MAX_EXCERPT)
+            ),
         ));
     }
     if !is_normalised_absolute(home) {
@@ -163,27 +137,11 @@ pub fn check_home(home: &str) -> Result<(), Problem> {
             RefusalReason::HomeNotNormalised,
             format!(
                 "homeDirectory '{}' has an empty, '.' or '..' component or a trailing '/'",
-                excerpt(home)
+                one_line(home, MAX_EXCERPT)
             ),
         ));
     }
     Ok(())
-}
-
-/// Whether `path` is absolute and names its directory one way only: `/` itself, or
-/// `/`-separated components none of which is empty (`//`, a trailing `/`), `.` or `..`.
-/// A home such as `/home/../etc/x` would otherwise pass a prefix check on `/home` while
-/// pointing elsewhere, and tools disagree on what a trailing `/` or `//` means.
-pub fn is_normalised_absolute(path: &str) -> bool {
-    if path == "/" {
-        return true;
-    }
-    match path.strip_prefix('/') {
-        Some(rest) => rest
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != ".."),
-        None => false,
-    }
 }
 
 /// `text` cut to at most `max` bytes at a character boundary.
@@ -403,7 +361,7 @@ mod tests {
 
     #[test]
     fn excerpts_are_short_and_escaped() {
-        assert_eq!(excerpt("a\nb"), "a\\nb");
-        assert!(excerpt(&"z".repeat(1_000_000)).len() < 100);
+        assert_eq!(one_line("a\nb", MAX_EXCERPT), "a\\nb");
+        assert!(one_line(&"z".repeat(1_000_000), MAX_EXCERPT).len() < 100);
     }
 }

@@ -8,25 +8,24 @@
 //! everything at once). Entries the rules refuse are logged and counted in `status` as a
 //! full copy's are (`daemon::refusals`).
 
-use std::path::Path;
 use std::time::SystemTime;
 
 use serde_json::Value;
 
 use super::freshness::EntryId;
 use super::key::LookupKey;
+use super::state::OnDemand;
 use crate::cache::snapshot::Snapshot;
-use crate::daemon::refusals::note_refusal;
-use crate::daemon::state::{Counters, Shared};
-use crate::daemon::sync::{LOCAL_GROUP, LOCAL_PASSWD};
 use crate::directory::change::Change;
-use crate::directory::local_accounts::LocalAccounts;
+use crate::directory::local_accounts::{LocalAccounts, PASSWD_PATH};
 use crate::directory::mapping::{map_group, map_shadow, map_user, MappedGroup};
 use crate::directory::merge::{self, Gone, Merge};
 use crate::directory::model::{EntryKind, PosixGroup, PosixUser, Refusal};
 use crate::directory::view::DirectoryView;
 use crate::scim::client::ScimClient;
 use crate::scim::{GroupFilter, ScimError, UserFilter};
+use crate::state::refusals::note_refusal;
+use crate::state::Counters;
 use crate::tokens::secret::BearerToken;
 
 /// What the server said about one key.
@@ -69,8 +68,7 @@ impl std::fmt::Display for FetchError {
 pub type FetchResult = Result<FetchOutcome, FetchError>;
 
 /// Asks the server about `key` and merges the answer.
-pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
-    let od = &shared.ondemand;
+pub fn fetch(od: &OnDemand, key: &LookupKey) -> FetchResult {
     let client = od
         .client()
         .ok_or(FetchError::NotConfigured("SCIM client not configured"))?;
@@ -85,7 +83,7 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
     if !od.gate().admit() {
         return Err(FetchError::Backoff);
     }
-    Counters::bump(&shared.counters.scim_lookups);
+    Counters::bump(&od.shared.counters.scim_lookups);
     let result = match key {
         LookupKey::UserName(name) => client
             .lookup_user(&token, UserFilter::PosixUserName(name))
@@ -126,22 +124,22 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
             return Ok(FetchOutcome::Unknown);
         }
         Err(e) => {
-            Counters::bump(&shared.counters.scim_lookup_failures);
+            Counters::bump(&od.shared.counters.scim_lookup_failures);
             od.gate().failed();
             if e.is_auth() {
                 // The sync thread marks the token rejected and reports it.
-                shared.request(|r| r.sync_now = true);
+                od.shared.request(|r| r.sync_now = true);
             }
             log::info!("{key}: SCIM lookup failed: {e}");
             return Err(FetchError::Scim(scim_text(&e)));
         }
     };
-    let local = LocalAccounts::load(Path::new(LOCAL_PASSWD), Path::new(LOCAL_GROUP))
-        .map_err(|e| FetchError::Scim(format!("reading {LOCAL_PASSWD}: {e}")))?;
-    let config = shared.config();
+    let local = LocalAccounts::load_system()
+        .map_err(|e| FetchError::Scim(format!("reading {PASSWD_PATH}: {e}")))?;
+    let config = od.shared.config();
     // Each check takes the read lock for a moment; none is held across a request.
-    let duplicate = |kind, scim_id: &str| shared.snapshot().refused_as_duplicate(kind, scim_id);
-    let map_user_noted = |v: &Value| noted(shared, map_user(v, &config, &local));
+    let duplicate = |kind, scim_id: &str| od.shared.snapshot().refused_as_duplicate(kind, scim_id);
+    let map_user_noted = |v: &Value| noted(od, map_user(v, &config, &local));
     match key {
         LookupKey::UserName(_) | LookupKey::Uid(_) => {
             let matching: Vec<PosixUser> = resources
@@ -153,7 +151,7 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
             match matching.as_slice() {
                 [] => {
                     if let LookupKey::Uid(uid) = key {
-                        let cached = shared.snapshot().user_by_uid(*uid).cloned();
+                        let cached = od.shared.snapshot().user_by_uid(*uid).cloned();
                         if let Some(user) = cached.and_then(|cached| {
                             renumbered(&client, &token, &cached, |v| {
                                 map_user_noted(v)
@@ -162,13 +160,13 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
                         }) {
                             // Replaces the cached entry (same SCIM id): group member
                             // lists, kept by name, stay as they are.
-                            let outcome =
-                                merge_user(shared, &user, config.user_private_groups, &local);
-                            shared.ondemand.negative().insert(key.clone());
+                            let outcome = merge_user(od, &user, config.user_private_groups, &local);
+                            od.negative().insert(key.clone());
                             return Ok(outcome);
                         }
                     }
-                    if matches!(key, LookupKey::UserName(_)) && shared.health().last_sync.is_none()
+                    if matches!(key, LookupKey::UserName(_))
+                        && od.shared.health().last_sync.is_none()
                     {
                         // A user without posixUserName is named after userName minus its
                         // @domain, which no `eq` filter can find. Until a complete copy
@@ -178,16 +176,16 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
                         log::debug!("{key}: no match by filter, and no complete copy yet");
                         return Ok(FetchOutcome::Unknown);
                     }
-                    Ok(remove(shared, key))
+                    Ok(remove(od, key))
                 }
-                [u] => Ok(merge_user(shared, u, config.user_private_groups, &local)),
-                _ => Ok(ambiguous(shared, key)),
+                [u] => Ok(merge_user(od, u, config.user_private_groups, &local)),
+                _ => Ok(ambiguous(od, key)),
             }
         }
         LookupKey::GroupName(_) | LookupKey::Gid(_) => {
             let matching: Vec<MappedGroup> = resources
                 .iter()
-                .filter_map(|v| noted(shared, map_group(v, &config, &local)))
+                .filter_map(|v| noted(od, map_group(v, &config, &local)))
                 .filter(|g| !duplicate(EntryKind::Group, &g.scim_id))
                 .filter(|g| match key {
                     LookupKey::GroupName(n) => &g.name == n,
@@ -196,11 +194,11 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
                 })
                 .collect();
             match matching.as_slice() {
-                [] => Ok(remove(shared, key)),
+                [] => Ok(remove(od, key)),
                 [g] => {
-                    let members = resolve_members(&*shared.snapshot(), &g.member_ids);
+                    let members = resolve_members(&*od.shared.snapshot(), &g.member_ids);
                     Ok(merge_group(
-                        shared,
+                        od,
                         PosixGroup {
                             scim_id: g.scim_id.clone(),
                             name: g.name.clone(),
@@ -209,16 +207,16 @@ pub fn fetch(shared: &Shared, key: &LookupKey) -> FetchResult {
                         },
                     ))
                 }
-                _ => Ok(ambiguous(shared, key)),
+                _ => Ok(ambiguous(od, key)),
             }
         }
-        LookupKey::Shadow(name) => Ok(merge_shadow(shared, name, &resources)),
+        LookupKey::Shadow(name) => Ok(merge_shadow(od, name, &resources)),
     }
 }
 
 /// The mapped entry, or `None` once its refusal is logged and counted.
-fn noted<T>(shared: &Shared, mapped: Result<T, Refusal>) -> Option<T> {
-    mapped.map_err(|r| note_refusal(shared, &r)).ok()
+fn noted<T>(od: &OnDemand, mapped: Result<T, Refusal>) -> Option<T> {
+    mapped.map_err(|r| note_refusal(&od.shared, &r)).ok()
 }
 
 /// The `cached` user, which the server no longer has under its uid, as the server now
@@ -262,9 +260,9 @@ fn user_matches(u: &PosixUser, key: &LookupKey) -> bool {
     }
 }
 
-fn ambiguous(shared: &Shared, key: &LookupKey) -> FetchOutcome {
+fn ambiguous(od: &OnDemand, key: &LookupKey) -> FetchOutcome {
     log::warn!("{key}: the server returned several entries; requesting a full sync");
-    shared.request(|r| r.sync_now = true);
+    od.shared.request(|r| r.sync_now = true);
     FetchOutcome::Unknown
 }
 
@@ -281,13 +279,13 @@ fn resolve_members(dir: &impl DirectoryView, ids: &[String]) -> Vec<String> {
 
 /// Computes a change from the served copy and applies it, under the apply lock so that
 /// no other change comes between; `compute` returns `None` when there is nothing to do.
-fn apply(shared: &Shared, compute: impl FnOnce(&Snapshot) -> Option<Change>) -> bool {
-    let _guard = shared.ondemand.apply_lock();
+fn apply(od: &OnDemand, compute: impl FnOnce(&Snapshot) -> Option<Change>) -> bool {
+    let _guard = od.shared.apply_lock();
     // The read guard is dropped before the write: computing never blocks readers.
-    let change = compute(&shared.snapshot());
+    let change = compute(&od.shared.snapshot());
     match change {
         Some(change) if !change.is_empty() => {
-            shared.apply_change(&change);
+            od.shared.apply_change(&change);
             true
         }
         _ => false,
@@ -295,9 +293,9 @@ fn apply(shared: &Shared, compute: impl FnOnce(&Snapshot) -> Option<Change>) -> 
 }
 
 /// Applies a [`Merge`] computed under the apply lock; true on a conflict.
-fn apply_merge(shared: &Shared, merge: impl FnOnce(&Snapshot) -> Merge) -> bool {
+fn apply_merge(od: &OnDemand, merge: impl FnOnce(&Snapshot) -> Merge) -> bool {
     let mut conflict = false;
-    apply(shared, |dir| match merge(dir) {
+    apply(od, |dir| match merge(dir) {
         Merge::Unchanged => None,
         Merge::Changed(change) => Some(change),
         Merge::Conflict => {
@@ -308,15 +306,15 @@ fn apply_merge(shared: &Shared, merge: impl FnOnce(&Snapshot) -> Merge) -> bool 
     conflict
 }
 
-fn confirm(shared: &Shared, id: EntryId) {
-    shared.ondemand.freshness().confirm(id, SystemTime::now());
+fn confirm(od: &OnDemand, id: EntryId) {
+    od.freshness().confirm(id, SystemTime::now());
 }
 
 /// After a merge attempt: on a conflict, ask for a full sync (which applies the
 /// duplicate rules to everything at once); otherwise forget any "none" remembered for the
 /// entry's keys and record that the server just confirmed it.
 fn settle(
-    shared: &Shared,
+    od: &OnDemand,
     conflict: bool,
     what: &str,
     keys: [LookupKey; 2],
@@ -324,29 +322,29 @@ fn settle(
 ) -> FetchOutcome {
     if conflict {
         log::warn!("{what}: name or id held by another cached entry; requesting a full sync");
-        shared.request(|r| r.sync_now = true);
+        od.shared.request(|r| r.sync_now = true);
         return FetchOutcome::Conflict;
     }
-    let mut negative = shared.ondemand.negative();
+    let mut negative = od.negative();
     for k in &keys {
         negative.remove(k);
     }
     drop(negative);
-    confirm(shared, id);
+    confirm(od, id);
     FetchOutcome::Present
 }
 
 fn merge_user(
-    shared: &Shared,
+    od: &OnDemand,
     user: &PosixUser,
     private_groups: bool,
     local: &LocalAccounts,
 ) -> FetchOutcome {
-    let conflict = apply_merge(shared, |dir| {
+    let conflict = apply_merge(od, |dir| {
         merge::merge_user(dir, user, private_groups, local)
     });
     settle(
-        shared,
+        od,
         conflict,
         &format!("user {} (SCIM id {:?})", user.name, user.scim_id),
         [
@@ -357,10 +355,10 @@ fn merge_user(
     )
 }
 
-fn merge_group(shared: &Shared, group: PosixGroup) -> FetchOutcome {
-    let conflict = apply_merge(shared, |dir| merge::merge_group(dir, &group));
+fn merge_group(od: &OnDemand, group: PosixGroup) -> FetchOutcome {
+    let conflict = apply_merge(od, |dir| merge::merge_group(dir, &group));
     settle(
-        shared,
+        od,
         conflict,
         &format!("group {} (SCIM id {:?})", group.name, group.scim_id),
         [
@@ -371,8 +369,8 @@ fn merge_group(shared: &Shared, group: PosixGroup) -> FetchOutcome {
     )
 }
 
-fn merge_shadow(shared: &Shared, name: &str, admin: &[Value]) -> FetchOutcome {
-    let Some(user) = shared.snapshot().user_by_name(name).cloned() else {
+fn merge_shadow(od: &OnDemand, name: &str, admin: &[Value]) -> FetchOutcome {
+    let Some(user) = od.shared.snapshot().user_by_name(name).cloned() else {
         return FetchOutcome::Absent;
     };
     // Only resources for this very user (matched by SCIM id) count.
@@ -391,12 +389,12 @@ fn merge_shadow(shared: &Shared, name: &str, admin: &[Value]) -> FetchOutcome {
             r.detail
         );
     }
-    apply_merge(shared, |dir| merge::merge_shadow(dir, &entry));
+    apply_merge(od, |dir| merge::merge_shadow(dir, &entry));
     FetchOutcome::Present
 }
 
 /// The server has no entry for `key`: drop ours (if any) and remember the answer.
-fn remove(shared: &Shared, key: &LookupKey) -> FetchOutcome {
+fn remove(od: &OnDemand, key: &LookupKey) -> FetchOutcome {
     let gone = match key {
         LookupKey::UserName(n) => Gone::UserName(n),
         LookupKey::Uid(id) => Gone::Uid(*id),
@@ -404,7 +402,7 @@ fn remove(shared: &Shared, key: &LookupKey) -> FetchOutcome {
         LookupKey::Gid(id) => Gone::Gid(*id),
         LookupKey::Shadow(_) => return FetchOutcome::Absent,
     };
-    apply(shared, |dir| merge::remove(dir, gone));
-    shared.ondemand.negative().insert(key.clone());
+    apply(od, |dir| merge::remove(dir, gone));
+    od.negative().insert(key.clone());
     FetchOutcome::Absent
 }

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::daemon::jitter::Jitter;
+use crate::schedule::jitter::Jitter;
 
 /// Sustained on-demand requests per second per node.
 pub const RATE_PER_SEC: f64 = 50.0;

@@ -10,12 +10,14 @@
 //! | [`uid_budget`] | each peer uid's share of the requests (root's unlimited within the node rate) |
 //! | [`freshness`] | when each entry was last confirmed by the server |
 //! | [`fetch`] | one filtered SCIM request and merging its answer into the served copy |
-//! | [`state`] | the above, shared by connection threads |
+//! | [`invalidate`] | `workbench-cached invalidate`: entries marked expired |
+//! | [`state`] | the above, shared by connection threads, with the daemon's [`crate::state::Shared`] |
 //! | [`query`] | what a lookup asks for and which record answers it |
 //! | [`resolver`] | the policy: answer, refresh in the background, refetch, or fall back |
 pub mod fetch;
 pub mod freshness;
 pub mod gate;
+pub mod invalidate;
 pub mod key;
 pub mod negative;
 pub mod query;

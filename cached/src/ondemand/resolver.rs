@@ -16,10 +16,11 @@ use super::freshness::{classify, Age, EntryId};
 use super::key::LookupKey;
 use super::query::Query;
 use super::single_flight::Joined;
+use super::state::OnDemand;
 use crate::cache::snapshot::Snapshot;
-use crate::daemon::state::{Counters, Shared};
-use crate::directory::validate::is_valid_posix_name;
 use crate::directory::view::DirectoryView;
+use crate::posix::names::is_valid_posix_name;
+use crate::state::Counters;
 
 /// How long a lookup may wait for the server: below the module's 3 s deadline, so the
 /// module always gets an answer (possibly `TRYAGAIN`) rather than timing out.
@@ -51,8 +52,8 @@ enum Presence {
 /// Names and ids that can never be directory entries are answered without the network
 /// (this includes `pam_unix_non_existent:`-style probes: `:` is not a POSIX name, and
 /// `reserved-names`, which sudo asks for on every run: `%admin`, `%wheel`).
-fn impossible(shared: &Shared, key: &LookupKey) -> bool {
-    let config = shared.config();
+fn impossible(od: &OnDemand, key: &LookupKey) -> bool {
+    let config = od.shared.config();
     match key {
         LookupKey::UserName(n) | LookupKey::GroupName(n) | LookupKey::Shadow(n) => {
             !is_valid_posix_name(n) || config.reserved_names.contains(n.as_str())
@@ -78,8 +79,8 @@ fn locate(snap: &Snapshot, key: &LookupKey) -> Option<Option<EntryId>> {
     }
 }
 
-fn present_if_located(shared: &Shared, key: &LookupKey) -> Presence {
-    if locate(&shared.snapshot(), key).is_some() {
+fn present_if_located(od: &OnDemand, key: &LookupKey) -> Presence {
+    if locate(&od.shared.snapshot(), key).is_some() {
         Presence::Present
     } else {
         Presence::NotFound
@@ -89,19 +90,19 @@ fn present_if_located(shared: &Shared, key: &LookupKey) -> Presence {
 /// Resolves `query` for a peer with uid `uid` (charged for any request to the server).
 /// May wait on the network for a miss or an expired entry, bounded by
 /// [`LOOKUP_DEADLINE`].
-pub fn resolve(shared: &Arc<Shared>, query: &Query, uid: u32) -> Resolution {
+pub fn resolve(od: &Arc<OnDemand>, query: &Query, uid: u32) -> Resolution {
     let key = query.key();
     let (located, read) = {
-        let snap = shared.snapshot();
+        let snap = od.shared.snapshot();
         (locate(&snap, &key), query.read(&snap))
     };
     let presence = match located {
-        Some(id) => resolve_hit(shared, &key, id, uid),
-        None => resolve_miss(shared, &key, uid),
+        Some(id) => resolve_hit(od, &key, id, uid),
+        None => resolve_miss(od, &key, uid),
     };
     let answer = match presence {
         Presence::AsRead => read,
-        Presence::Present => query.read(&shared.snapshot()),
+        Presence::Present => query.read(&od.shared.snapshot()),
         Presence::NotFound => return Resolution::NotFound,
         Presence::TryAgain => return Resolution::TryAgain,
     };
@@ -110,14 +111,14 @@ pub fn resolve(shared: &Arc<Shared>, query: &Query, uid: u32) -> Resolution {
         // The user exists; its hash may still need fetching (a user added since the
         // last full copy).
         (None, Query::Shadow(name)) => {
-            if let Some(bytes) = query.read(&shared.snapshot()) {
+            if let Some(bytes) = query.read(&od.shared.snapshot()) {
                 // Another lookup fetched it meanwhile.
                 return Resolution::Found(bytes);
             }
             let key = LookupKey::Shadow(name.clone());
-            match resolve_miss(shared, &key, uid) {
+            match resolve_miss(od, &key, uid) {
                 Presence::AsRead | Presence::Present => query
-                    .read(&shared.snapshot())
+                    .read(&od.shared.snapshot())
                     .map_or(Resolution::NotFound, Resolution::Found),
                 Presence::NotFound => Resolution::NotFound,
                 Presence::TryAgain => Resolution::TryAgain,
@@ -128,18 +129,17 @@ pub fn resolve(shared: &Arc<Shared>, query: &Query, uid: u32) -> Resolution {
 }
 
 /// May `uid` make a server request for `key`? Joining one already in flight is free.
-fn within_budget(shared: &Shared, key: &LookupKey, uid: u32) -> bool {
-    let od = &shared.ondemand;
+fn within_budget(od: &OnDemand, key: &LookupKey, uid: u32) -> bool {
     od.flights.in_flight(key) || od.budget().admit(uid)
 }
 
-fn resolve_hit(shared: &Arc<Shared>, key: &LookupKey, id: Option<EntryId>, uid: u32) -> Presence {
+fn resolve_hit(od: &Arc<OnDemand>, key: &LookupKey, id: Option<EntryId>, uid: u32) -> Presence {
     let Some(id) = id else {
         return Presence::AsRead;
     };
-    let config = shared.config();
-    let copy_time = shared.health().last_sync;
-    let age = shared.ondemand.freshness().age(id, copy_time);
+    let config = od.shared.config();
+    let copy_time = od.shared.health().last_sync;
+    let age = od.freshness().age(id, copy_time);
     // Refresh by id: every valid entry has one, while a user named after its `userName`
     // cannot be found again by name.
     let by_id = match id {
@@ -149,119 +149,105 @@ fn resolve_hit(shared: &Arc<Shared>, key: &LookupKey, id: Option<EntryId>, uid: 
     match classify(age, config.positive_ttl) {
         Age::Fresh => Presence::AsRead,
         Age::RefreshAhead => {
-            refresh_in_background(shared, &by_id, uid);
+            refresh_in_background(od, &by_id, uid);
             Presence::AsRead
         }
         Age::Expired => {
-            if !shared.ondemand.gate().open() {
-                return stale_or_try_again(shared, age, config.max_stale);
+            if !od.gate().open() {
+                return stale_or_try_again(od, age, config.max_stale);
             }
-            if !within_budget(shared, &by_id, uid) {
-                Counters::bump(&shared.counters.ondemand_over_budget);
-                return stale_or_try_again(shared, age, config.max_stale);
+            if !within_budget(od, &by_id, uid) {
+                Counters::bump(&od.shared.counters.ondemand_over_budget);
+                return stale_or_try_again(od, age, config.max_stale);
             }
-            match run_fetch(shared, &by_id) {
+            match run_fetch(od, &by_id) {
                 // Gone under this id; by name it may have another id now.
                 Some(Ok(FetchOutcome::Absent)) => match key {
-                    LookupKey::UserName(_) | LookupKey::GroupName(_) => {
-                        resolve_miss(shared, key, uid)
-                    }
+                    LookupKey::UserName(_) | LookupKey::GroupName(_) => resolve_miss(od, key, uid),
                     _ => Presence::NotFound,
                 },
-                Some(Ok(_)) => present_if_located(shared, key),
-                Some(Err(_)) | None => stale_or_try_again(shared, age, config.max_stale),
+                Some(Ok(_)) => present_if_located(od, key),
+                Some(Err(_)) | None => stale_or_try_again(od, age, config.max_stale),
             }
         }
     }
 }
 
-fn stale_or_try_again(shared: &Shared, age: Duration, max_stale: Duration) -> Presence {
+fn stale_or_try_again(od: &OnDemand, age: Duration, max_stale: Duration) -> Presence {
     if age < max_stale {
-        Counters::bump(&shared.counters.stale_answers);
+        Counters::bump(&od.shared.counters.stale_answers);
         Presence::AsRead
     } else {
-        Counters::bump(&shared.counters.try_again);
+        Counters::bump(&od.shared.counters.try_again);
         Presence::TryAgain
     }
 }
 
-fn resolve_miss(shared: &Arc<Shared>, key: &LookupKey, uid: u32) -> Presence {
-    if impossible(shared, key) {
+fn resolve_miss(od: &Arc<OnDemand>, key: &LookupKey, uid: u32) -> Presence {
+    if impossible(od, key) {
         return Presence::NotFound;
     }
-    let config = shared.config();
-    if shared
-        .ondemand
-        .negative()
-        .contains(key, config.negative_ttl)
-    {
+    let config = od.shared.config();
+    if od.negative().contains(key, config.negative_ttl) {
         return Presence::NotFound;
     }
-    if !shared.ondemand.gate().open() {
-        Counters::bump(&shared.counters.try_again);
+    if !od.gate().open() {
+        Counters::bump(&od.shared.counters.try_again);
         return Presence::TryAgain;
     }
-    if !within_budget(shared, key, uid) {
+    if !within_budget(od, key, uid) {
         // This uid alone waits; others' misses still reach the server.
-        Counters::bump(&shared.counters.ondemand_over_budget);
-        Counters::bump(&shared.counters.try_again);
+        Counters::bump(&od.shared.counters.ondemand_over_budget);
+        Counters::bump(&od.shared.counters.try_again);
         return Presence::TryAgain;
     }
-    match run_fetch(shared, key) {
-        Some(Ok(FetchOutcome::Present)) => present_if_located(shared, key),
+    match run_fetch(od, key) {
+        Some(Ok(FetchOutcome::Present)) => present_if_located(od, key),
         Some(Ok(FetchOutcome::Absent)) => Presence::NotFound,
         // The server cannot filter: the full copy is the answer, if there is one.
         Some(Ok(FetchOutcome::Unknown)) => {
-            if shared.health().last_sync.is_some() {
+            if od.shared.health().last_sync.is_some() {
                 Presence::NotFound
             } else {
-                Counters::bump(&shared.counters.try_again);
+                Counters::bump(&od.shared.counters.try_again);
                 Presence::TryAgain
             }
         }
         // It exists but clashes with a cached entry until the requested sync settles
         // both: TRYAGAIN, never "not found" for a user the server just confirmed.
         Some(Ok(FetchOutcome::Conflict)) | Some(Err(_)) | None => {
-            Counters::bump(&shared.counters.try_again);
+            Counters::bump(&od.shared.counters.try_again);
             Presence::TryAgain
         }
     }
 }
 
 /// Runs (or joins) the fetch for `key`; `None` if the leader did not finish in time.
-fn run_fetch(shared: &Shared, key: &LookupKey) -> Option<super::fetch::FetchResult> {
+fn run_fetch(od: &OnDemand, key: &LookupKey) -> Option<super::fetch::FetchResult> {
     let deadline = Instant::now() + LOOKUP_DEADLINE;
-    match shared
-        .ondemand
-        .flights
-        .run(key, deadline, || fetch(shared, key))
-    {
+    match od.flights.run(key, deadline, || fetch(od, key)) {
         Joined::Led(r) => Some(r),
         Joined::Followed(r) => {
-            Counters::bump(&shared.counters.shared_flights);
+            Counters::bump(&od.shared.counters.shared_flights);
             Some(r)
         }
         Joined::TimedOut => None,
     }
 }
 
-fn refresh_in_background(shared: &Arc<Shared>, key: &LookupKey, uid: u32) {
-    let od = &shared.ondemand;
+fn refresh_in_background(od: &Arc<OnDemand>, key: &LookupKey, uid: u32) {
     // A uid past its share gets no refresh: the entry is still fresh enough to serve.
     if od.flights.in_flight(key) || !od.gate().open() || !od.budget().admit(uid) {
         return;
     }
-    let (shared, key) = (Arc::clone(shared), key.clone());
+    let (od, key) = (Arc::clone(od), key.clone());
     let spawned = std::thread::Builder::new()
         .name("refresh".into())
         .stack_size(256 * 1024)
         .spawn(move || {
-            let _ = shared
-                .ondemand
+            let _ = od
                 .flights
-                .run(&key, Instant::now() + LOOKUP_DEADLINE, || {
-                    fetch(&shared, &key)
-                });
+                .run(&key, Instant::now() + LOOKUP_DEADLINE, || fetch(&od, &key));
         });
     if let Err(e) = spawned {
         log::warn!("cannot start a refresh thread: {e}");
@@ -276,7 +262,7 @@ mod tests {
     fn invalid_and_reserved_names_never_reach_the_server() {
         let config =
             crate::config::Config::from_pairs(&[("server-address", "https://h/")]).expect("config");
-        let shared = Shared::new(config);
+        let od = OnDemand::new(crate::state::Shared::new(config));
         for key in [
             LookupKey::GroupName("admin".into()),
             LookupKey::GroupName("wheel".into()),
@@ -285,14 +271,14 @@ mod tests {
             LookupKey::UserName("pam_unix_non_existent:".into()),
             LookupKey::Uid(999),
         ] {
-            assert!(impossible(&shared, &key), "{key}");
+            assert!(impossible(&od, &key), "{key}");
         }
         for key in [
             LookupKey::UserName("alice".into()),
             LookupKey::GroupName("devs".into()),
             LookupKey::Gid(1000),
         ] {
-            assert!(!impossible(&shared, &key), "{key}");
+            assert!(!impossible(&od, &key), "{key}");
         }
     }
 }

@@ -1,6 +1,9 @@
-//! Everything the on-demand path keeps between lookups.
+//! Everything the on-demand path keeps between lookups, with the daemon's shared state:
+//! the handle the socket server and the sync thread hold ([`OnDemand`]).
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use crate::state::Shared;
 
 use super::fetch::FetchResult;
 use super::freshness::Freshness;
@@ -19,9 +22,10 @@ pub struct UsableTokens {
     pub admin: Option<BearerToken>,
 }
 
-/// On-demand state, one per daemon.
-#[derive(Default)]
+/// On-demand state, one per daemon, beside the state every thread shares.
 pub struct OnDemand {
+    /// Configuration, the served snapshot, health, counters.
+    pub shared: Arc<Shared>,
     pub negative: Mutex<NegativeCache>,
     pub flights: SingleFlight<LookupKey, FetchResult>,
     pub gate: Mutex<FailureGate>,
@@ -31,8 +35,6 @@ pub struct OnDemand {
     /// Client with the short on-demand timeout; rebuilt with the configuration.
     pub client: RwLock<Option<Arc<ScimClient>>>,
     pub tokens: RwLock<UsableTokens>,
-    /// Serialises changes to the served copy (merges and full syncs).
-    pub apply: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -40,6 +42,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl OnDemand {
+    pub fn new(shared: Arc<Shared>) -> Arc<OnDemand> {
+        Arc::new(OnDemand {
+            shared,
+            negative: Mutex::default(),
+            flights: SingleFlight::default(),
+            gate: Mutex::default(),
+            budget: Mutex::default(),
+            freshness: Mutex::default(),
+            client: RwLock::default(),
+            tokens: RwLock::default(),
+        })
+    }
     pub fn negative(&self) -> MutexGuard<'_, NegativeCache> {
         lock(&self.negative)
     }
@@ -51,9 +65,6 @@ impl OnDemand {
     }
     pub fn freshness(&self) -> MutexGuard<'_, Freshness> {
         lock(&self.freshness)
-    }
-    pub fn apply_lock(&self) -> MutexGuard<'_, ()> {
-        lock(&self.apply)
     }
     pub fn client(&self) -> Option<Arc<ScimClient>> {
         self.client

@@ -16,8 +16,6 @@ pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 /// Resource endpoints, relative to the base URL.
 pub const USERS_ENDPOINT: &str = "Users";
 pub const GROUPS_ENDPOINT: &str = "Groups";
-/// Suffix the base URL must end with.
-pub const SCIM_BASE_SUFFIX: &str = "/scim/v2";
 
 // Core attributes.
 pub const ID: &str = "id";

@@ -10,8 +10,10 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::text::one_line::one_line;
+
 /// Longest server-provided text kept in an error (SCIM `detail`, `Location`).
-const MAX_SERVER_TEXT: usize = 300;
+pub(crate) const MAX_SERVER_TEXT: usize = 300;
 
 /// What went wrong talking to the SCIM API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,20 +222,6 @@ impl fmt::Display for ScimError {
 
 impl std::error::Error for ScimError {}
 
-/// Server-provided text made safe for a log line: control characters replaced, length
-/// bounded (on a character boundary).
-pub(crate) fn sanitize_server_text(text: &str) -> String {
-    let mut out = String::new();
-    for (count, c) in text.chars().enumerate() {
-        if count >= MAX_SERVER_TEXT {
-            out.push('…');
-            break;
-        }
-        out.push(if c.is_control() { ' ' } else { c });
-    }
-    out.trim().to_string()
-}
-
 /// The `detail` of an RFC 7644 §3.12 error body, if the body is one. Public for the
 /// fuzz target `scim_list_response`.
 pub fn scim_error_detail(body: &[u8]) -> Option<String> {
@@ -248,7 +236,7 @@ pub fn scim_error_detail(body: &[u8]) -> Option<String> {
         (Some(t), None) => t.to_string(),
         (None, None) => return None,
     };
-    let text = sanitize_server_text(&text);
+    let text = one_line(&text, MAX_SERVER_TEXT);
     (!text.is_empty()).then_some(text)
 }
 
@@ -262,7 +250,8 @@ mod tests {
             "status":"500","scimType":"internal","detail":"db\ndown\u0007"}"#;
         assert_eq!(
             scim_error_detail(body).as_deref(),
-            Some("internal: db down")
+            // Escaped, not blanked: one helper for all untrusted text (text::one_line).
+            Some("internal: db\\ndown\\u{7}")
         );
         assert_eq!(scim_error_detail(b"<html>oops</html>"), None);
         assert_eq!(scim_error_detail(br#"{"status":"500"}"#), None);

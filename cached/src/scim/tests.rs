@@ -9,16 +9,20 @@ use serde_json::{json, Value};
 use super::budget::SyncBudget;
 use super::test_server::{chunked, json as json_reply, reply, temp_path, Reply, TestServer};
 use super::{GroupFilter, ScimClient, ScimError, UserFilter};
-use crate::config::address::HttpHost;
+use crate::config::address::parse_server_address;
 use crate::config::{Config, ServerAddress};
 use crate::tokens::secret::BearerToken;
-use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 
 const TOKEN: &str = "tok-5ecret-do-not-leak-7f3a";
 
 fn token() -> BearerToken {
     BearerToken::new(TOKEN.to_string())
+}
+
+/// The address as `server-address` would give it (one parser for every path).
+fn parsed(text: &str) -> ServerAddress {
+    parse_server_address(text).unwrap().address
 }
 
 fn config(server_address: ServerAddress, page_size: u32) -> Config {
@@ -54,10 +58,7 @@ fn config(server_address: ServerAddress, page_size: u32) -> Config {
 }
 
 fn tcp_client(server: &TestServer, page_size: u32) -> ScimClient {
-    let address = ServerAddress::Http {
-        base_url: format!("http://127.0.0.1:{}", server.port()),
-        host: HttpHost::LoopbackLiteral(Ipv4Addr::LOCALHOST.into()),
-    };
+    let address = parsed(&format!("http://127.0.0.1:{}", server.port()));
     ScimClient::new(&config(address, page_size)).unwrap()
 }
 
@@ -329,13 +330,7 @@ fn large_resources_fit_but_oversized_bodies_do_not() {
     });
     // 10 MB through a debug build on a loaded 2-core machine can take more than the 1 s
     // the other tests allow: this test is about size, not time.
-    let mut slow = config(
-        ServerAddress::Http {
-            base_url: format!("http://127.0.0.1:{}", server.port()),
-            host: HttpHost::LoopbackLiteral(Ipv4Addr::LOCALHOST.into()),
-        },
-        5,
-    );
+    let mut slow = config(parsed(&format!("http://127.0.0.1:{}", server.port())), 5);
     slow.request_timeout = Duration::from_secs(60);
     let users = ScimClient::new(&slow)
         .unwrap()
@@ -350,10 +345,7 @@ fn large_resources_fit_but_oversized_bodies_do_not() {
         reply(200, "", &body)
     });
     // 64 MiB through a debug build takes longer than the 1 s the other tests allow.
-    let address = ServerAddress::Http {
-        base_url: format!("http://127.0.0.1:{}", server.port()),
-        host: HttpHost::LoopbackLiteral(Ipv4Addr::LOCALHOST.into()),
-    };
+    let address = parsed(&format!("http://127.0.0.1:{}", server.port()));
     let mut cfg = config(address, 5);
     cfg.request_timeout = Duration::from_secs(60);
     let started = Instant::now();
@@ -444,12 +436,7 @@ fn unix_socket_in_a_directory_others_can_write_is_refused() {
 #[test]
 fn http_name_must_resolve_to_loopback_only() {
     let server = TestServer::tcp(|_| json_reply(200, &list(0, 1, vec![])));
-    let address = crate::config::address::parse_server_address(&format!(
-        "http://localhost:{}",
-        server.port()
-    ))
-    .unwrap()
-    .address;
+    let address = parsed(&format!("http://localhost:{}", server.port()));
     ScimClient::new(&config(address, 2))
         .unwrap()
         .fetch_all_users(&token())
@@ -462,10 +449,7 @@ fn connection_refused_is_connect() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let address = ServerAddress::Http {
-        base_url: format!("http://127.0.0.1:{port}"),
-        host: HttpHost::LoopbackLiteral(Ipv4Addr::LOCALHOST.into()),
-    };
+    let address = parsed(&format!("http://127.0.0.1:{port}"));
     let err = ScimClient::new(&config(address, 5))
         .unwrap()
         .fetch_all_groups(&token())
@@ -685,12 +669,7 @@ mod tls {
     }
 
     fn https_config(port: u16, ca_file: Option<PathBuf>) -> Config {
-        let mut cfg = config(
-            ServerAddress::Https {
-                base_url: format!("https://localhost:{port}/scim/v2"),
-            },
-            5,
-        );
+        let mut cfg = config(parsed(&format!("https://localhost:{port}/scim/v2")), 5);
         cfg.ca_file = ca_file;
         cfg.request_timeout = Duration::from_secs(5);
         cfg
@@ -834,10 +813,7 @@ fn deadline_cuts_a_drip_that_request_timeout_would_allow() {
         );
         Reply::Drip(head.into_bytes(), body, Duration::from_millis(50))
     });
-    let address = ServerAddress::Http {
-        base_url: format!("http://127.0.0.1:{}", server.port()),
-        host: HttpHost::LoopbackLiteral(Ipv4Addr::LOCALHOST.into()),
-    };
+    let address = parsed(&format!("http://127.0.0.1:{}", server.port()));
     let mut cfg = config(address, 5);
     cfg.request_timeout = Duration::from_secs(60);
     let client = ScimClient::new(&cfg).unwrap();

@@ -27,12 +27,12 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
-use super::attributes::SCIM_BASE_SUFFIX;
 use super::budget::SyncBudget;
-use super::error::{sanitize_server_text, scim_error_detail, ScimError};
+use super::error::{scim_error_detail, ScimError, MAX_SERVER_TEXT};
 use super::unix_transport::{NoResolver, UnixConnector, UntrustedSocket};
 use crate::config::address::{check_resolved, HttpHost, NotLoopback};
 use crate::config::ServerAddress;
+use crate::text::one_line::one_line;
 use crate::tokens::secret::BearerToken;
 
 /// Largest response body accepted for one page. Generous on purpose: one user with a
@@ -120,39 +120,30 @@ impl HttpTransport {
         request_timeout: Duration,
         allow_insecure_http: bool,
     ) -> Result<HttpTransport, ScimError> {
+        // Parsed once, in the configuration (`config::address`): used as it is here.
         let (scheme, origin, base_path) = match address {
-            ServerAddress::Https { base_url } => {
-                let (origin, path) = split_url(base_url, "https://")?;
-                (Scheme::Https, origin, path)
+            ServerAddress::Https { origin, base_path } => {
+                (Scheme::Https, origin.clone(), base_path.clone())
             }
-            ServerAddress::Http { base_url, host } => {
-                let (origin, path) = split_url(base_url, "http://")?;
+            ServerAddress::Http {
+                origin,
+                base_path,
+                host,
+            } => {
                 if let (HttpHost::RemoteLiteral(ip), false) = (host, allow_insecure_http) {
                     return Err(ScimError::Config(format!(
-                        "server-address {base_url}: http:// is allowed only to a loopback \
-                         host unless allow-insecure-http=1 (the token would cross the \
-                         network in clear): {ip} is not a loopback address"
+                        "server-address {origin}{base_path}: http:// is allowed only to a \
+                         loopback host unless allow-insecure-http=1 (the token would cross \
+                         the network in clear): {ip} is not a loopback address"
                     )));
                 }
-                (Scheme::Http, origin, path)
+                (Scheme::Http, origin.clone(), base_path.clone())
             }
-            ServerAddress::Unix { base_path, .. } => {
-                if base_path.contains(['?', '#']) || base_path.chars().any(char::is_control) {
-                    return Err(ScimError::Config(format!(
-                        "server-address: bad path {base_path:?} for the Unix socket"
-                    )));
-                }
-                let path = if base_path.starts_with('/') {
-                    base_path.clone()
-                } else {
-                    format!("/{base_path}")
-                };
-                (
-                    Scheme::Unix,
-                    "http://localhost".to_string(),
-                    scim_base_path(&path),
-                )
-            }
+            ServerAddress::Unix { base_path, .. } => (
+                Scheme::Unix,
+                "http://localhost".to_string(),
+                base_path.clone(),
+            ),
         };
 
         let root_certs = match (scheme, ca_file) {
@@ -276,7 +267,7 @@ impl HttpTransport {
         let location = response
             .headers()
             .get("location")
-            .map(|l| sanitize_server_text(&String::from_utf8_lossy(l.as_bytes())));
+            .map(|l| one_line(&String::from_utf8_lossy(l.as_bytes()), MAX_SERVER_TEXT));
         let body = if status == 200 {
             response
                 .body_mut()
@@ -395,52 +386,6 @@ fn map_ureq_error(err: ureq::Error, path: &str, tls: bool) -> ScimError {
     }
 }
 
-/// Splits `https://host:port/prefix` into origin and SCIM base path (with `/scim/v2`
-/// appended unless already there). Refuses what has no place in a server address:
-/// credentials, query, fragment, control characters, an empty host.
-fn split_url(url: &str, scheme: &str) -> Result<(String, String), ScimError> {
-    let bad = |why: &str| ScimError::Config(format!("server-address {url:?}: {why}"));
-    let rest = match url.get(..scheme.len()) {
-        Some(prefix) if prefix.eq_ignore_ascii_case(scheme) => &url[scheme.len()..],
-        _ => return Err(bad(&format!("does not start with {scheme}"))),
-    };
-    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(bad("contains whitespace or control characters"));
-    }
-    if url.contains(['?', '#']) {
-        return Err(bad("must not contain a query or fragment"));
-    }
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    if authority.contains('@') {
-        return Err(bad("must not contain credentials"));
-    }
-    if host_of(authority).is_empty() {
-        return Err(bad("has no host"));
-    }
-    Ok((format!("{scheme}{authority}"), scim_base_path(path)))
-}
-
-/// `path` without trailing slashes, ending in `/scim/v2`.
-fn scim_base_path(path: &str) -> String {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.ends_with(SCIM_BASE_SUFFIX) {
-        trimmed.to_string()
-    } else {
-        format!("{trimmed}{SCIM_BASE_SUFFIX}")
-    }
-}
-
-/// The host of `host[:port]` or `[v6]:port`.
-fn host_of(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or("");
-    }
-    authority.split(':').next().unwrap_or("")
-}
-
 /// `http://` without `allow-insecure-http`: resolves as usual, then refuses the lot
 /// unless every address is loopback ([`check_resolved`], the rule `check-config` uses).
 #[derive(Debug)]
@@ -482,27 +427,6 @@ fn read_ca_file(file: &Path) -> Result<Vec<Certificate<'static>>, ScimError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base_paths() {
-        let split = |u: &str| split_url(u, "https://").unwrap();
-        assert_eq!(
-            split("https://wb.example.com"),
-            ("https://wb.example.com".into(), "/scim/v2".into())
-        );
-        assert_eq!(
-            split("https://wb:8443/rstudio/"),
-            ("https://wb:8443".into(), "/rstudio/scim/v2".into())
-        );
-        assert_eq!(
-            split("HTTPS://wb/scim/v2/"),
-            ("https://wb".into(), "/scim/v2".into())
-        );
-        assert!(split_url("https://u:p@wb", "https://").is_err());
-        assert!(split_url("https://wb/?x=1", "https://").is_err());
-        assert!(split_url("https:///x", "https://").is_err());
-        assert!(split_url("http://wb", "https://").is_err());
-    }
 
     fn http(url: &str) -> ServerAddress {
         crate::config::address::parse_server_address(url)
@@ -546,9 +470,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "not a pem\n").unwrap();
-        let addr = ServerAddress::Https {
-            base_url: "https://localhost".into(),
-        };
+        let addr = http("https://localhost");
         for file in [empty.as_path(), dir.join("missing.pem").as_path()] {
             let err =
                 HttpTransport::new(&addr, Some(file), Duration::from_secs(1), false).unwrap_err();

@@ -19,9 +19,10 @@ use workbench_wire::frame::{FrameHeader, FRAME_HEADER_LEN};
 use workbench_wire::max_request_len;
 use workbench_wire::{DecodeError, Request, Status};
 
-use crate::daemon::state::{Counters, Shared};
+use crate::ondemand::state::OnDemand;
 use crate::server::handler;
 use crate::server::peer::Peer;
+use crate::state::{Counters, Shared};
 
 /// Idle time allowed between requests.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -53,8 +54,9 @@ pub fn run(
     stream: &mut UnixStream,
     peer: Option<Peer>,
     idle: &AtomicBool,
-    shared: &std::sync::Arc<Shared>,
+    od: &std::sync::Arc<OnDemand>,
 ) {
+    let shared = &od.shared;
     if stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
         return;
     }
@@ -109,7 +111,7 @@ pub fn run(
             return;
         }
         first = false;
-        let response = handler::answer(&request, peer, shared);
+        let response = handler::answer(&request, peer, od);
         if stream.write_all(&response).is_err() || request.wants_shadow() {
             // A connection that has carried shadow data serves nothing more.
             return;

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::daemon::state::{Counters, Shared};
+use crate::state::{Counters, Shared};
 
 /// Most connections served at once. Each module thread keeps at most one open.
 pub const MAX_CONNECTIONS: usize = 4096;

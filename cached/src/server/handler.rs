@@ -13,22 +13,24 @@ use workbench_wire::{ListPage, Request, Status, MAX_RESPONSE_LEN};
 use std::sync::Arc;
 
 use crate::cache::page::Page;
-use crate::daemon::health::TokenHealth;
-use crate::daemon::state::{Counters, Shared};
-use crate::daemon::status_report;
 use crate::ondemand::query::Query;
 use crate::ondemand::resolver::{resolve, Resolution};
+use crate::ondemand::state::OnDemand;
 use crate::server::peer::Peer;
+use crate::server::status_report;
+use crate::state::health::TokenHealth;
+use crate::state::{Counters, Shared};
 
 /// Longest a CLI `sync` waits for the sync thread.
 const SYNC_WAIT: Duration = Duration::from_secs(300);
 
 /// Builds the full response frame for `request` from `peer`.
-pub fn answer(request: &Request, peer: Option<Peer>, shared: &Arc<Shared>) -> Vec<u8> {
+pub fn answer(request: &Request, peer: Option<Peer>, od: &Arc<OnDemand>) -> Vec<u8> {
+    let shared = &od.shared;
     match request {
         Request::Status => {
             let root = peer.is_some_and(|p| p.is_root());
-            let doc = status_report::build(shared, root);
+            let doc = status_report::build(od, root);
             Status::Found.frame(doc.to_string().as_bytes())
         }
         Request::Sync => {
@@ -41,7 +43,7 @@ pub fn answer(request: &Request, peer: Option<Peer>, shared: &Arc<Shared>) -> Ve
             if !peer.is_some_and(|p| p.is_root()) {
                 return Status::Denied.frame(b"invalidate requires root");
             }
-            invalidate(target, shared)
+            invalidate(target, od)
         }
         Request::Reload { user, admin } => {
             if !peer.is_some_and(|p| p.is_root()) {
@@ -49,11 +51,12 @@ pub fn answer(request: &Request, peer: Option<Peer>, shared: &Arc<Shared>) -> Ve
             }
             crate::server::reload::apply(user, admin, shared)
         }
-        lookup => answer_lookup(lookup, peer, shared),
+        lookup => answer_lookup(lookup, peer, od),
     }
 }
 
-fn answer_lookup(request: &Request, peer: Option<Peer>, shared: &Arc<Shared>) -> Vec<u8> {
+fn answer_lookup(request: &Request, peer: Option<Peer>, od: &Arc<OnDemand>) -> Vec<u8> {
+    let shared = &od.shared;
     Counters::bump(&shared.counters.lookups);
     if request.wants_shadow() && !peer.is_some_and(|p| p.may_read_shadow(shared.shadow_gid())) {
         Counters::bump(&shared.counters.shadow_denied);
@@ -75,7 +78,7 @@ fn answer_lookup(request: &Request, peer: Option<Peer>, shared: &Arc<Shared>) ->
     };
     // A peer the kernel would not name shares one budget, never root's.
     let uid = peer.map_or(u32::MAX, |p| p.uid);
-    match resolve(shared, &query, uid) {
+    match resolve(od, &query, uid) {
         Resolution::Found(answer) => {
             Counters::bump(&shared.counters.hits);
             Status::Found.frame(&answer)
@@ -181,10 +184,10 @@ fn run_sync(shared: &Shared) -> Vec<u8> {
     }
 }
 
-fn invalidate(target: &InvalidateTarget, shared: &Shared) -> Vec<u8> {
-    let dropped = crate::daemon::invalidate::expire_entries(shared, target);
+fn invalidate(target: &InvalidateTarget, od: &OnDemand) -> Vec<u8> {
+    let dropped = crate::ondemand::invalidate::expire_entries(od, target);
     if *target == InvalidateTarget::All {
-        shared.request(|r| r.sync_now = true);
+        od.shared.request(|r| r.sync_now = true);
     }
     Status::Found.frame(
         serde_json::json!({ "expired": dropped })
@@ -216,7 +219,7 @@ mod tests {
 
     /// Walks `getent passwd` as the module does, checking every reply against the frame
     /// limit; returns the uids listed and the number of pages.
-    fn enumerate(shared: &Arc<Shared>) -> (Vec<u32>, usize) {
+    fn enumerate(od: &Arc<OnDemand>) -> (Vec<u32>, usize) {
         let mut after = None;
         let mut uids = Vec::new();
         for pages in 1.. {
@@ -226,7 +229,7 @@ mod tests {
                     max: MAX_LIST_PAGE,
                 },
                 None,
-                shared,
+                od,
             );
             let payload = &frame[FRAME_HEADER_LEN..];
             assert!(
@@ -250,7 +253,9 @@ mod tests {
 
     #[test]
     fn enumeration_replies_are_cut_by_bytes_and_list_everything() {
-        let shared = Shared::new(Config::from_pairs(&[("server-address", "https://wb")]).unwrap());
+        let od = OnDemand::new(Shared::new(
+            Config::from_pairs(&[("server-address", "https://wb")]).unwrap(),
+        ));
         // Far larger records than validation lets through, mixed with small ones: 1024
         // of the large ones (what one request may ask for) would be 1.5 GiB.
         let mut users: Vec<PosixUser> = (0..40u32)
@@ -258,11 +263,11 @@ mod tests {
             .collect();
         users.extend((0..2_000u32).map(|i| user(20_000 + i, 1024)));
         let expected: Vec<u32> = users.iter().map(|u| u.uid).collect();
-        shared.serve(Directory {
+        od.shared.serve(Directory {
             users,
             ..Directory::default()
         });
-        let (uids, pages) = enumerate(&shared);
+        let (uids, pages) = enumerate(&od);
         assert_eq!(uids, expected);
         // Cut by count alone, the first reply would hold all 40 large-or-small records
         // (39 MB) and the payload check above would fail; 26 records of 1.5 MB need at
@@ -272,13 +277,15 @@ mod tests {
 
     #[test]
     fn a_record_larger_than_a_reply_is_left_out_not_a_stuck_enumeration() {
-        let shared = Shared::new(Config::from_pairs(&[("server-address", "https://wb")]).unwrap());
+        let od = OnDemand::new(Shared::new(
+            Config::from_pairs(&[("server-address", "https://wb")]).unwrap(),
+        ));
         let too_big = MAX_RESPONSE_LEN as usize;
-        shared.serve(Directory {
+        od.shared.serve(Directory {
             users: vec![user(1000, 10), user(1001, too_big), user(1002, 10)],
             ..Directory::default()
         });
-        let (uids, _) = enumerate(&shared);
+        let (uids, _) = enumerate(&od);
         assert_eq!(uids, [1000, 1002]);
     }
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use crate::daemon::state::Shared;
+use crate::ondemand::state::OnDemand;
 use crate::server::connection;
 pub use crate::server::connection_table::MAX_CONNECTIONS;
 use crate::server::connection_table::{ConnectionTable, Refusal, CLOSING_SLACK};
@@ -161,7 +161,8 @@ impl Drop for Slot {
 }
 
 /// Accepts until shutdown; returns the number of connection threads still running.
-pub fn serve(listener: UnixListener, shared: Arc<Shared>) -> Arc<AtomicUsize> {
+pub fn serve(listener: UnixListener, od: Arc<OnDemand>) -> Arc<AtomicUsize> {
+    let shared = &od.shared;
     let live = Arc::new(AtomicUsize::new(0));
     let table = Arc::new(ConnectionTable::default());
     // Consecutive accept() failures: logged once per run of them, not once per retry.
@@ -197,29 +198,29 @@ pub fn serve(listener: UnixListener, shared: Arc<Shared>) -> Arc<AtomicUsize> {
         if live.load(Ordering::SeqCst) >= MAX_CONNECTION_THREADS {
             // Connections closed to make room have not ended yet: refuse rather than
             // run out of descriptors or threads.
-            table.report(&shared, uid, Err(Refusal::Full));
+            table.report(shared, uid, Err(Refusal::Full));
             continue;
         }
         let mut registration = match table.admit(uid, stream) {
             Ok((registration, admitted)) => {
-                table.report(&shared, uid, Ok(admitted));
+                table.report(shared, uid, Ok(admitted));
                 registration
             }
             Err(refusal) => {
-                table.report(&shared, uid, Err(refusal));
+                table.report(shared, uid, Err(refusal));
                 continue;
             }
         };
         live.fetch_add(1, Ordering::SeqCst);
         let slot = Slot(Arc::clone(&live));
-        let shared = Arc::clone(&shared);
+        let od = Arc::clone(&od);
         let spawned = thread::Builder::new()
             .name("conn".into())
             .stack_size(CONNECTION_STACK)
             .spawn(move || {
                 let _slot = slot;
                 let idle = Arc::clone(&registration.idle);
-                connection::run(&mut registration.stream, peer, &idle, &shared);
+                connection::run(&mut registration.stream, peer, &idle, &od);
             });
         if let Err(e) = spawned {
             log::warn!("cannot start a connection thread: {e}");

@@ -7,7 +7,8 @@
 //! | [`connection`] | one client: framed reads with deadlines, answers, closing on garbage |
 //! | [`connection_table`] | live connections by peer uid: per-uid budget, root's reserve, idle ones closed first |
 //! | [`peer`] | who is on the other end (`SO_PEERCRED`) and what it may see |
-//! | [`handler`] | turning a request into a response from the in-memory index |
+//! | [`handler`] | turning a request into a response (lookups through the on-demand policy) |
+//! | [`status_report`] | the `status` document |
 //! | [`reload`] | root's `workbench-cached reload`: tokens handed to the sync thread |
 pub mod activation;
 pub mod connection;
@@ -16,3 +17,4 @@ pub mod handler;
 pub mod listener;
 pub mod peer;
 pub mod reload;
+pub mod status_report;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use workbench_wire::{Status, TokenPush};
 
-use crate::daemon::state::{PushedTokens, Shared};
+use crate::state::{PushedTokens, Shared};
 use crate::tokens::file::{parse_token, TokenState};
 
 /// Longest the CLI waits for the sync thread to apply a push (it may be in the middle

@@ -13,7 +13,8 @@
 //! Without `$CREDENTIALS_DIRECTORY` (not started by systemd: the e2e tests, the demo, a
 //! supervisor) the configured paths are read directly, as before.
 
-use super::file::{check_trusted_file, read_token, TokenKind, TokenState, TrustRule};
+use super::file::{read_token, TokenKind, TokenState};
+use crate::config::trusted_file::{check_trusted_file, TrustRule};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

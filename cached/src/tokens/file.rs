@@ -11,9 +11,10 @@
 //! no separate word for it; the log message says "empty" so the fix is obvious.
 
 use super::secret::BearerToken;
+use crate::config::trusted_file::{check_trusted_file, TrustRule};
 use std::fmt;
 use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Token files larger than this are refused (a token is a few hundred bytes).
@@ -163,55 +164,6 @@ pub fn read_token(path: &Path, kind: TokenKind) -> TokenState {
     // Best effort: do not leave a copy of the secret in freed heap memory.
     bytes.iter_mut().for_each(|b| *b = 0);
     state
-}
-
-/// The rule a file that steers trust must follow (design.md §3, §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrustRule {
-    /// A secret of root's (the admin token): owned by root, no access for group or others.
-    SecretOfRoot,
-    /// Readable by all but changed only by root (the configuration files): owned by root,
-    /// not writable by group or others.
-    WrittenByRoot,
-}
-
-impl TrustRule {
-    fn forbidden_bits(self) -> u32 {
-        match self {
-            TrustRule::SecretOfRoot => 0o066,
-            TrustRule::WrittenByRoot => 0o022,
-        }
-    }
-}
-
-/// Checks the owner and mode of a file that steers trust (`meta` from the open
-/// descriptor, so the file checked is the file read). The error is the whole message:
-/// the file, its owner and mode, what the rule is, and the command that fixes it.
-pub fn check_trusted_file(
-    path: &Path,
-    meta: &std::fs::Metadata,
-    rule: TrustRule,
-) -> Result<(), String> {
-    let mode = meta.mode() & 0o7777;
-    if meta.uid() == 0 && mode & rule.forbidden_bits() == 0 {
-        return Ok(());
-    }
-    let p = path.display();
-    let (what, fix) = match rule {
-        TrustRule::SecretOfRoot => (
-            "the admin token must be owned by root and readable only by root",
-            format!("chown root:root {p} && chmod 600 {p}"),
-        ),
-        TrustRule::WrittenByRoot => (
-            "a configuration file must be owned by root and writable only by root",
-            format!("chown root:root {p} && chmod go-w {p}"),
-        ),
-    };
-    Err(format!(
-        "{p} is owned by uid {} gid {} with mode {mode:04o}; {what} (fix: {fix})",
-        meta.uid(),
-        meta.gid()
-    ))
 }
 
 fn too_large() -> TokenState {

@@ -1,8 +1,8 @@
-//! The configuration reference as Markdown, rendered from [`super::keys::KEYS`]. The
+//! The configuration reference as Markdown, rendered from [`crate::config::keys::KEYS`]. The
 //! README embeds it between markers and a test fails when the two differ, so the
 //! documentation cannot drift from the code.
 
-use super::keys::KEYS;
+use crate::config::keys::KEYS;
 
 /// Line before the generated table in README.md.
 pub const BEGIN_MARKER: &str =

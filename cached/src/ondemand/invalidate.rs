@@ -10,14 +10,14 @@ use std::time::SystemTime;
 
 use workbench_wire::request::InvalidateTarget;
 
-use crate::daemon::state::Shared;
+use super::freshness::EntryId;
+use super::state::OnDemand;
 use crate::directory::view::DirectoryView;
-use crate::ondemand::freshness::EntryId;
 
 /// Marks the named entries expired; returns how many were marked.
-pub fn expire_entries(shared: &Shared, target: &InvalidateTarget) -> usize {
+pub fn expire_entries(od: &OnDemand, target: &InvalidateTarget) -> usize {
     let ids: Vec<EntryId> = {
-        let snap = shared.snapshot();
+        let snap = od.shared.snapshot();
         match target {
             InvalidateTarget::All => {
                 let (uids, gids) = snap.refetchable_ids();
@@ -39,17 +39,17 @@ pub fn expire_entries(shared: &Shared, target: &InvalidateTarget) -> usize {
                 .collect(),
         }
     };
-    let ttl = shared.config().positive_ttl;
+    let ttl = od.shared.config().positive_ttl;
     let expired_at = SystemTime::now()
         .checked_sub(ttl)
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let mut freshness = shared.ondemand.freshness();
+    let mut freshness = od.freshness();
     for id in &ids {
         freshness.confirm(*id, expired_at);
     }
     drop(freshness);
     // The next lookup asks the server, whatever it said before.
-    shared.ondemand.negative().clear();
+    od.negative().clear();
     ids.len()
 }
 
@@ -64,7 +64,7 @@ mod tests {
         let config =
             crate::config::Config::from_pairs(&[("server-address", "https://h/")]).unwrap();
         let ttl = config.positive_ttl;
-        let shared = Shared::new(config);
+        let od = OnDemand::new(crate::state::Shared::new(config));
         let mut dir = Directory::default();
         dir.users.push(PosixUser {
             scim_id: "u-carol".into(),
@@ -82,19 +82,22 @@ mod tests {
             gid: 1003,
             members: vec![],
         });
-        shared.serve(dir);
-        shared.health().last_sync = Some(SystemTime::now());
-        let n = expire_entries(&shared, &InvalidateTarget::User(b"carol".to_vec()));
+        od.shared.serve(dir);
+        od.shared.health().last_sync = Some(SystemTime::now());
+        let n = expire_entries(&od, &InvalidateTarget::User(b"carol".to_vec()));
         assert_eq!(n, 1);
-        assert!(shared.snapshot().passwd_record_by_name("carol").is_some());
-        let age = shared
-            .ondemand
+        assert!(od
+            .shared
+            .snapshot()
+            .passwd_record_by_name("carol")
+            .is_some());
+        let age = od
             .freshness()
-            .age(EntryId::User(1003), shared.health().last_sync);
+            .age(EntryId::User(1003), od.shared.health().last_sync);
         assert_eq!(classify(age, ttl), Age::Expired);
         // A private group has nothing to refetch on its own.
         assert_eq!(
-            expire_entries(&shared, &InvalidateTarget::Group(b"carol".to_vec())),
+            expire_entries(&od, &InvalidateTarget::Group(b"carol".to_vec())),
             0
         );
     }

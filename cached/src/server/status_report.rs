@@ -5,11 +5,12 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{json, Map, Value};
 
-use crate::daemon::clock::{age_secs, rfc3339};
-use crate::daemon::state::Shared;
+use crate::ondemand::state::OnDemand;
+use crate::text::rfc3339::{age_secs, rfc3339};
 
 /// Builds the document; `root` adds per-entry refusal details.
-pub fn build(shared: &Shared, root: bool) -> Value {
+pub fn build(od: &OnDemand, root: bool) -> Value {
+    let shared = &od.shared;
     let config = shared.config();
     let counts = shared.snapshot().counts();
     let health = shared.health().clone();
@@ -73,8 +74,8 @@ pub fn build(shared: &Shared, root: bool) -> Value {
             "stale_answers": c.stale_answers.load(Ordering::Relaxed),
             "try_again": c.try_again.load(Ordering::Relaxed),
             "over_budget": c.ondemand_over_budget.load(Ordering::Relaxed),
-            "negative_cached": shared.ondemand.negative().len(),
-            "backoff_failures": shared.ondemand.gate().failures(),
+            "negative_cached": od.negative().len(),
+            "backoff_failures": od.gate().failures(),
         },
         "daemon": {
             "pid": std::process::id(),

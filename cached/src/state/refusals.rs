@@ -6,8 +6,8 @@
 //! full copy replaces them all (and refuses the same entries again if they are still
 //! there).
 
-use crate::daemon::state::Shared;
 use crate::directory::model::{EntryKind, Refusal};
+use crate::state::Shared;
 
 /// Logs and counts `r` unless `status` already lists the same entry refused for the
 /// same reason (a lookup repeated, or the last copy refused it too).

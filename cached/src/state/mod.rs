@@ -1,4 +1,14 @@
-//! State shared by the socket server, the sync thread and the signal handler.
+//! State shared by the socket server, the sync thread and the signal handler: the
+//! configuration, the served snapshot, health, counters, requests to the sync thread.
+//! The on-demand path keeps its own memory beside it (`ondemand::state`).
+//!
+//! | file | job |
+//! | --- | --- |
+//! | [`health`] | what `status` says about the server and the tokens |
+//! | [`refusals`] | refused entries: logged once, counted by reason |
+
+pub mod health;
+pub mod refusals;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
@@ -6,10 +16,9 @@ use std::time::SystemTime;
 
 use crate::cache::snapshot::Snapshot;
 use crate::config::Config;
-use crate::daemon::health::Health;
 use crate::directory::change::Change;
 use crate::directory::model::Directory;
-use crate::ondemand::state::OnDemand;
+use health::Health;
 
 /// Lock-free counters reported by `status`.
 #[derive(Debug, Default)]
@@ -122,8 +131,9 @@ pub struct Shared {
     pub started: SystemTime,
     /// GID of `shadow-group` read from /etc/group, or [`NO_GID`].
     pub shadow_gid: AtomicU32,
-    /// Misses, refreshes and the negative cache.
-    pub ondemand: OnDemand,
+    /// Serialises changes to the served copy (on-demand merges and full syncs), from
+    /// computing a change to applying it.
+    pub apply: Mutex<()>,
 }
 
 /// Sentinel for "shadow-group does not exist": `(gid_t)-1` is never a real group.
@@ -141,7 +151,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             started: SystemTime::now(),
             shadow_gid: AtomicU32::new(NO_GID),
-            ondemand: OnDemand::default(),
+            apply: Mutex::new(()),
         })
     }
 
@@ -176,8 +186,13 @@ impl Shared {
         drop(old);
     }
 
+    /// Held while a change to the served copy is computed and applied.
+    pub fn apply_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.apply.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Applies one merge's edits to the served copy. The caller holds
-    /// `ondemand.apply_lock()` from computing the change to here, so no other change
+    /// [`Shared::apply_lock`] from computing the change to here, so no other change
     /// comes between.
     pub fn apply_change(&self, change: &Change) {
         let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());

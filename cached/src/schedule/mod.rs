@@ -1,0 +1,3 @@
+//! When to ask the server: jittered intervals and exponential backoff, shared by the
+//! sync loop and the on-demand failure gate. Pure arithmetic over a clock and a seed.
+pub mod jitter;
