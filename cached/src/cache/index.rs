@@ -40,6 +40,10 @@ pub struct Index {
     shadow_by_uid: BTreeMap<u32, usize>,
     /// Gids of synthesised user private groups (never fetched on their own).
     private_gids: std::collections::HashSet<u32>,
+    /// Local accounts taken over by Workbench (`Directory::same_account`), name → uid:
+    /// known here (memberships, and no network for them), never answered as passwd.
+    same_account: HashMap<String, u32>,
+    same_account_uids: std::collections::HashSet<u32>,
 }
 
 /// Counts shown by `status`.
@@ -55,6 +59,13 @@ impl Index {
     pub fn build(dir: &Directory) -> Index {
         let mut ix = Index::default();
         for u in &dir.users {
+            if dir.is_same_account(&u.name) {
+                // The local passwd line answers; its directory groups still count.
+                ix.same_account.insert(u.name.clone(), u.uid);
+                ix.same_account_uids.insert(u.uid);
+                ix.memberships.entry(u.name.clone()).or_default();
+                continue;
+            }
             let pos = ix.users.len();
             ix.users.push(Encoded {
                 key: u.uid,
@@ -88,8 +99,12 @@ impl Index {
             list.sort_unstable();
             list.dedup();
         }
-        let uid_of: HashMap<&str, u32> =
-            dir.users.iter().map(|u| (u.name.as_str(), u.uid)).collect();
+        let uid_of: HashMap<&str, u32> = dir
+            .users
+            .iter()
+            .filter(|u| !dir.is_same_account(&u.name))
+            .map(|u| (u.name.as_str(), u.uid))
+            .collect();
         let mut shadow: Vec<(u32, &ShadowEntry)> = dir
             .shadow
             .iter()
@@ -177,6 +192,16 @@ impl Index {
     /// Gids for `initgroups`, or `None` when the user is not a directory user.
     pub fn memberships(&self, name: &str) -> Option<&[u32]> {
         self.memberships.get(name).map(Vec::as_slice)
+    }
+
+    /// The uid of a local account taken over by Workbench (never served as passwd).
+    pub fn same_account_uid(&self, name: &str) -> Option<u32> {
+        self.same_account.get(name).copied()
+    }
+
+    /// Whether `uid` is a local account taken over by Workbench.
+    pub fn is_same_account_uid(&self, uid: u32) -> bool {
+        self.same_account_uids.contains(&uid)
     }
 
     pub fn has_user(&self, name: &str) -> bool {
@@ -356,6 +381,7 @@ mod tests {
             }],
             refused: vec![],
             refused_group_gids: vec![],
+            same_account: vec![],
         }
     }
 

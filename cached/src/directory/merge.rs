@@ -80,7 +80,8 @@ pub fn merge_user(
     let pos = next.users.partition_point(|u| u.uid < user.uid);
     next.users.insert(pos, user.clone());
     drop_invalid_private_groups(&mut next, local);
-    if private_groups {
+    rules::mark_same_accounts(&mut next, local);
+    if private_groups && !next.is_same_account(&user.name) {
         let mut space = GroupSpace::of(&next.groups, &next.users);
         for gid in &next.refused_group_gids {
             space.claim_gid(*gid);
@@ -144,6 +145,7 @@ pub fn remove(dir: &Directory, gone: Gone<'_>) -> Option<Directory> {
             for old in &removed {
                 drop_private_group(&mut next, old);
                 next.shadow.retain(|s| s.name != old.name);
+                next.same_account.retain(|n| *n != old.name);
                 for g in &mut next.groups {
                     g.members.retain(|m| *m != old.name);
                 }
@@ -210,6 +212,7 @@ pub fn recheck(dir: &Directory, cfg: &Config, local: &LocalAccounts) -> (Directo
     } else {
         next.groups.retain(|g| !g.scim_id.is_empty());
     }
+    rules::mark_same_accounts(&mut next, local);
     (next, refused)
 }
 

@@ -58,6 +58,7 @@ fn base() -> Directory {
         }],
         refused: vec![],
         refused_group_gids: vec![],
+        same_account: vec![],
     }
 }
 

@@ -1,7 +1,7 @@
 //! The POSIX view of the directory: what the cache stores and the socket serves.
 //!
-//! Everything here has already passed validation (`directory::validate`): names are valid
-//! POSIX names, no field contains `:`, a newline, a NUL or another control character,
+//! Everything here has already passed validation (`directory::validate`): names are
+//! acceptable (`validate::name_problem`), no field contains `:`, a newline, a NUL or another control character,
 //! ids are within the configured minimum and not `(uid_t)-1`, homes are absolute.
 
 /// One directory user, mapped per design.md §2.
@@ -66,7 +66,7 @@ pub enum RefusalReason {
     InvalidId,
     /// Id below `min-uid`/`min-gid` (0 included).
     IdBelowMinimum,
-    /// Name does not match `^[a-z_][a-z0-9_.-]{0,31}$` (or cannot be derived).
+    /// Name not acceptable (`validate::name_problem`), or none can be derived.
     InvalidName,
     /// `:`, newline, NUL or another control character in a field.
     ControlCharacter,
@@ -121,7 +121,7 @@ impl RefusalReason {
             RefusalReason::MissingId => "no posixUserId (users) or posixGroupId (groups)",
             RefusalReason::InvalidId => "an id that is not a whole JSON number below 4294967295",
             RefusalReason::IdBelowMinimum => "an id (or primary gid) below min-uid or min-gid",
-            RefusalReason::InvalidName => "a name that is not a POSIX name (^[a-z_][a-z0-9_.-]{0,31}$)",
+            RefusalReason::InvalidName => "a name that is empty, '.' or '..', starts with '-', is all digits, is longer than 64 bytes, or has a character other than a letter, digit, '.', '_' or '-' (such as ':', ',', '/', whitespace, '@' or non-ASCII)",
             RefusalReason::ControlCharacter => "':', a newline, NUL or another control character in a field",
             RefusalReason::FieldTooLong => "a field longer than its limit",
             RefusalReason::RelativeHome => "a home directory that is not an absolute path",
@@ -184,4 +184,18 @@ pub struct Directory {
     /// Gids claimed by SCIM groups this copy refused, sorted: no user private group may
     /// stand in for them when a user is merged on its own later. Not kept in the cache.
     pub refused_group_gids: Vec<u32>,
+    /// Names of the `users` that are local accounts taken over by Workbench (same name
+    /// and uid as a line of /etc/passwd; `rules::is_same_account`), sorted. Their passwd
+    /// and shadow lines come from the local files, never from here; they keep their
+    /// group memberships. Recomputed from the local files on every path, not cached.
+    pub same_account: Vec<String>,
+}
+
+impl Directory {
+    /// Whether user `name` is a local account taken over by Workbench.
+    pub fn is_same_account(&self, name: &str) -> bool {
+        self.same_account
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .is_ok()
+    }
 }

@@ -5,8 +5,11 @@
 use super::model::RefusalReason;
 use serde_json::Value;
 
-/// POSIX names: `^[a-z_][a-z0-9_.-]{0,31}$`.
-pub const MAX_NAME: usize = 32;
+/// Longest user or group name, in bytes. Workbench keeps the IdP's `userName` (minus its
+/// domain), which is often longer than the 32 bytes `useradd` allows; glibc, `id`, `ls`,
+/// PAM and sshd take any length. 64 covers real e-mail local parts while `utmp`'s
+/// 32-byte `ut_user` only truncates what `last`/`who` show (documented in the README).
+pub const MAX_NAME: usize = 64;
 /// `pw_dir`: `PATH_MAX`.
 pub const MAX_HOME: usize = 4096;
 /// `pw_gecos` is cut to this many bytes (at a character boundary) rather than refused: a
@@ -59,17 +62,49 @@ pub fn excerpt(value: &str) -> String {
     out
 }
 
-/// Whether `name` matches `^[a-z_][a-z0-9_.-]{0,31}$`.
+/// Whether `name` is an acceptable user or group name (design.md §6): see
+/// [`name_problem`].
 pub fn is_valid_posix_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    let Some((&first, rest)) = bytes.split_first() else {
-        return false;
+    name_problem(name).is_none()
+}
+
+/// Why `name` is not an acceptable user or group name, or `None` when it is.
+///
+/// Names are kept as the server gives them (Workbench keeps the IdP's case): ASCII
+/// letters of either case, digits, `.`, `_` and `-`, at most [`MAX_NAME`] bytes. Refused
+/// is only what breaks tools or security: empty, `.` and `..` (path components of a
+/// home), a leading `-` (read as an option), all digits (read as an id by `chown`, `id`,
+/// `find -user`), and any other character: `:` and `,` (field and member separators),
+/// `/` (paths), whitespace, control characters, and non-ASCII (tools disagree on it).
+pub fn name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("is empty".into());
+    }
+    if name.len() > MAX_NAME {
+        return Some(format!("is {} bytes (limit {MAX_NAME})", name.len()));
+    }
+    if name == "." || name == ".." {
+        return Some("is '.' or '..'".into());
+    }
+    if name.starts_with('-') {
+        return Some("starts with '-' (read as an option)".into());
+    }
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return Some("is all digits (read as a numeric id)".into());
+    }
+    let bad = name
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))?;
+    let what = match bad {
+        ',' => "',' (the member separator)".to_string(),
+        '/' => "'/' (a path separator)".to_string(),
+        c if c.is_whitespace() => "whitespace".to_string(),
+        c if c.is_control() => "a control character".to_string(),
+        c => format!("'{}'", c.escape_default()),
     };
-    bytes.len() <= MAX_NAME
-        && (first.is_ascii_lowercase() || first == b'_')
-        && rest.iter().all(|&b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-        })
+    Some(format!(
+        "contains {what}; allowed are letters, digits, '.', '_' and '-'"
+    ))
 }
 
 /// Whether `c` may never appear in a passwd/group/shadow field.
@@ -105,16 +140,12 @@ fn check_characters(field: &str, value: &str) -> Result<(), Problem> {
 /// Checks a user or group name (from `posixUserName`, `userName` or `posixGroupName`).
 pub fn check_name(field: &str, name: &str) -> Result<(), Problem> {
     check_characters(field, name)?;
-    if is_valid_posix_name(name) {
-        Ok(())
-    } else {
-        Err(Problem::new(
+    match name_problem(name) {
+        None => Ok(()),
+        Some(why) => Err(Problem::new(
             RefusalReason::InvalidName,
-            format!(
-                "{field} '{}' is not a valid POSIX name (^[a-z_][a-z0-9_.-]{{0,31}}$)",
-                excerpt(name)
-            ),
-        ))
+            format!("{field} '{}' {why}", excerpt(name)),
+        )),
     }
 }
 
@@ -140,9 +171,20 @@ pub fn check_id(field: &str, value: &Value, minimum: u32) -> Result<u32, Problem
     }
     let id = u32::try_from(n).map_err(|_| invalid(format!("{n} is out of range")))?;
     if id < minimum {
+        // Taken-over accounts often keep ids below 1000: say which key admits them.
+        let key = if field == crate::scim::attributes::POSIX_USER_ID {
+            crate::config::keys::MIN_UID
+        } else {
+            crate::config::keys::MIN_GID
+        };
+        let hint = if id == 0 {
+            "0 is never accepted".to_string()
+        } else {
+            format!("to accept it, lower {key} to {id} or less")
+        };
         return Err(Problem::new(
             RefusalReason::IdBelowMinimum,
-            format!("{field} {id} is below the minimum {minimum}"),
+            format!("{field} {id} is below {key}={minimum}; {hint}"),
         ));
     }
     Ok(id)
@@ -233,23 +275,45 @@ mod tests {
 
     #[test]
     fn posix_names() {
-        for ok in ["a", "_", "alice", "a.b-c_d9", "_svc", &"a".repeat(32)] {
+        for ok in [
+            "a",
+            "_",
+            "alice",
+            "a.b-c_d9",
+            "_svc",
+            "Alice",
+            "John.Smith",
+            "1abc",
+            "007x",
+            ".a",
+            "a.",
+            "...",
+            "ALL-CAPS_9",
+            &"a".repeat(64),
+        ] {
             assert!(is_valid_posix_name(ok), "{ok}");
         }
         for bad in [
             "",
-            "Alice",
-            "1abc",
+            ".",
+            "..",
             "-a",
-            ".a",
+            "123",
+            "0",
             "a b",
+            "a\tb",
             "a:b",
+            "a,b",
+            "a/b",
             "a\nb",
             "a\0b",
+            "a\u{7f}",
             "alice@example.com",
+            "a+b",
+            "a$",
             "ä",
-            &"a".repeat(33),
-            &"a".repeat(40),
+            "a\u{a0}b",
+            &"a".repeat(65),
         ] {
             assert!(!is_valid_posix_name(bad), "{bad:?}");
         }
@@ -264,10 +328,20 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert_eq!(
-            check_name("posixUserName", "Bob").unwrap_err().reason,
-            RefusalReason::InvalidName
-        );
+        assert!(check_name("posixUserName", "Bob").is_ok());
+        for (bad, says) in [
+            ("a,b", "','"),
+            ("a/b", "'/'"),
+            ("a b", "whitespace"),
+            ("4242", "all digits"),
+            ("-x", "starts with '-'"),
+            ("..", "'.' or '..'"),
+            ("", "empty"),
+        ] {
+            let e = check_name("posixUserName", bad).unwrap_err();
+            assert_eq!(e.reason, RefusalReason::InvalidName, "{bad:?}");
+            assert!(e.detail.contains(says), "{bad:?}: {}", e.detail);
+        }
         let e = check_name("posixUserName", &"x".repeat(10_000)).unwrap_err();
         assert_eq!(e.reason, RefusalReason::InvalidName);
         assert!(e.detail.len() < 200, "detail stays short: {}", e.detail);
@@ -300,6 +374,11 @@ mod tests {
                 "{v}"
             );
         }
+        // The detail names the key that admits the id.
+        let low = check_id("posixUserId", &json!(500), 1000).unwrap_err();
+        assert!(low.detail.contains("lower min-uid to 500"), "{}", low.detail);
+        let low = check_id("posixGroupId", &json!(500), 1000).unwrap_err();
+        assert!(low.detail.contains("lower min-gid to 500"), "{}", low.detail);
         // Even with a minimum of 1, 0 is refused.
         assert_eq!(
             check_id("posixUserId", &json!(0), 1).unwrap_err().reason,

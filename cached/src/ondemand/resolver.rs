@@ -14,6 +14,7 @@ use super::key::LookupKey;
 use super::single_flight::Joined;
 use crate::cache::index::Index;
 use crate::daemon::state::{Counters, Shared};
+use crate::directory::rules::is_reserved;
 use crate::directory::validate::is_valid_posix_name;
 
 /// How long a lookup may wait for the server: below the module's 3 s deadline, so the
@@ -38,7 +39,7 @@ fn impossible(shared: &Shared, key: &LookupKey) -> bool {
     let config = shared.config();
     match key {
         LookupKey::UserName(n) | LookupKey::GroupName(n) | LookupKey::Shadow(n) => {
-            !is_valid_posix_name(n) || config.reserved_names.contains(n.as_str())
+            !is_valid_posix_name(n) || is_reserved(n, &config.reserved_names)
         }
         LookupKey::Uid(id) => *id < config.min_uid || *id == u32::MAX,
         LookupKey::Gid(id) => *id < config.min_gid || *id == u32::MAX,
@@ -49,15 +50,25 @@ fn impossible(shared: &Shared, key: &LookupKey) -> bool {
 /// that are never refetched on their own, such as user private groups), or absent.
 fn locate(index: &Index, key: &LookupKey) -> Option<Option<EntryId>> {
     match key {
-        LookupKey::UserName(n) => index.uid_of(n).map(|u| Some(EntryId::User(u))),
-        LookupKey::Uid(u) => index.passwd_by_uid(*u).map(|_| Some(EntryId::User(*u))),
+        // A taken-over local account is known (its memberships are served; its passwd
+        // line is the local one), so it never costs a server request.
+        LookupKey::UserName(n) => index
+            .uid_of(n)
+            .or_else(|| index.same_account_uid(n))
+            .map(|u| Some(EntryId::User(u))),
+        LookupKey::Uid(u) => (index.passwd_by_uid(*u).is_some()
+            || index.is_same_account_uid(*u))
+        .then_some(Some(EntryId::User(*u))),
         LookupKey::GroupName(n) => index
             .gid_of(n)
             .map(|g| (!index.is_private_group(g)).then_some(EntryId::Group(g))),
         LookupKey::Gid(g) => index
             .group_by_gid(*g)
             .map(|_| (!index.is_private_group(*g)).then_some(EntryId::Group(*g))),
-        LookupKey::Shadow(n) => index.shadow_by_name(n).map(|_| None),
+        LookupKey::Shadow(n) => index
+            .shadow_by_name(n)
+            .map(|_| None)
+            .or_else(|| index.same_account_uid(n).map(|_| None)),
     }
 }
 
