@@ -12,6 +12,7 @@ use crate::daemon::state::Shared;
 pub fn build(shared: &Shared, root: bool) -> Value {
     let config = shared.config();
     let counts = shared.index().counts();
+    let same_account = shared.directory().same_account.clone();
     let health = shared.health().clone();
     let c = &shared.counters;
     let lookups = c.lookups.load(Ordering::Relaxed);
@@ -53,6 +54,9 @@ pub fn build(shared: &Shared, root: bool) -> Value {
             "shadow": counts.shadow,
         },
         "refused": Value::Object(refused),
+        // Local accounts taken over by Workbench (same name and uid): not refused, not
+        // counted in cached.users (the local line answers), directory groups kept.
+        "local_same_account": same_account.len(),
         "serving_stale": serving_stale,
         "empty_sync_pending": health.empty_pending,
         "lookups": lookups,
@@ -92,6 +96,7 @@ pub fn build(shared: &Shared, root: bool) -> Value {
             .collect();
         if let Some(obj) = doc.as_object_mut() {
             obj.insert("refused_entries".into(), Value::Array(entries));
+            obj.insert("local_same_account_names".into(), json!(same_account));
         }
     }
     doc

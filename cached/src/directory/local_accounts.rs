@@ -45,7 +45,10 @@ impl LocalAccounts {
                     local.user_names.insert((*name).to_string());
                     local.uids.insert(uid);
                     local.user_uid.entry((*name).to_string()).or_insert(uid);
-                    local.uid_user.entry(uid).or_insert_with(|| (*name).to_string());
+                    local
+                        .uid_user
+                        .entry(uid)
+                        .or_insert_with(|| (*name).to_string());
                 }
             }
         }

@@ -389,3 +389,25 @@ fn a_cached_copy_is_held_to_todays_rules() {
     let cfg = Config::from_pairs(&[("server-address", "https://wb.example.com")]).unwrap();
     assert_eq!(recheck(&base(), &cfg, &local()), (base(), vec![]));
 }
+
+#[test]
+fn a_taken_over_account_merged_alone_is_marked_and_gets_no_private_group() {
+    let l = LocalAccounts::parse(
+        "root:x:0:0:root:/root:/bin/bash\nmigrated:x:5500:5500::/home/migrated:/bin/sh\n",
+        "root:x:0:\n",
+    );
+    let next = changed(merge_user(&base(), &user("migrated", 5500, 5500), true, &l));
+    assert_eq!(next.same_account, vec!["migrated".to_string()]);
+    assert!(!next.groups.iter().any(|g| g.name == "migrated"));
+    // Gone from the server: no longer marked.
+    let gone = remove(&next, Gone::Uid(5500)).unwrap();
+    assert!(gone.same_account.is_empty());
+    // A cached copy held to today's rules: still the same account, not refused.
+    let (held, refused) = recheck(
+        &next,
+        &Config::from_pairs(&[("server-address", "https://h")]).unwrap(),
+        &l,
+    );
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(held.same_account, vec!["migrated".to_string()]);
+}

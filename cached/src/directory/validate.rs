@@ -376,9 +376,17 @@ mod tests {
         }
         // The detail names the key that admits the id.
         let low = check_id("posixUserId", &json!(500), 1000).unwrap_err();
-        assert!(low.detail.contains("lower min-uid to 500"), "{}", low.detail);
+        assert!(
+            low.detail.contains("lower min-uid to 500"),
+            "{}",
+            low.detail
+        );
         let low = check_id("posixGroupId", &json!(500), 1000).unwrap_err();
-        assert!(low.detail.contains("lower min-gid to 500"), "{}", low.detail);
+        assert!(
+            low.detail.contains("lower min-gid to 500"),
+            "{}",
+            low.detail
+        );
         // Even with a minimum of 1, 0 is refused.
         assert_eq!(
             check_id("posixUserId", &json!(0), 1).unwrap_err().reason,

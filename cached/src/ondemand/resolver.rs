@@ -56,9 +56,8 @@ fn locate(index: &Index, key: &LookupKey) -> Option<Option<EntryId>> {
             .uid_of(n)
             .or_else(|| index.same_account_uid(n))
             .map(|u| Some(EntryId::User(u))),
-        LookupKey::Uid(u) => (index.passwd_by_uid(*u).is_some()
-            || index.is_same_account_uid(*u))
-        .then_some(Some(EntryId::User(*u))),
+        LookupKey::Uid(u) => (index.passwd_by_uid(*u).is_some() || index.is_same_account_uid(*u))
+            .then_some(Some(EntryId::User(*u))),
         LookupKey::GroupName(n) => index
             .gid_of(n)
             .map(|g| (!index.is_private_group(g)).then_some(EntryId::Group(g))),
