@@ -204,6 +204,21 @@ impl Index {
         self.same_account_uids.contains(&uid)
     }
 
+    /// Whether this copy answers `key` (an entry, or a taken-over local account): a
+    /// remembered "none" for it is then out of date.
+    pub fn answers(&self, key: &crate::ondemand::key::LookupKey) -> bool {
+        use crate::ondemand::key::LookupKey;
+        match key {
+            LookupKey::UserName(n) => self.has_user(n) || self.same_account.contains_key(n),
+            LookupKey::Uid(u) => {
+                self.user_by_uid.contains_key(u) || self.same_account_uids.contains(u)
+            }
+            LookupKey::GroupName(n) => self.has_group(n),
+            LookupKey::Gid(g) => self.group_by_gid.contains_key(g),
+            LookupKey::Shadow(n) => self.shadow_by_name.contains_key(n),
+        }
+    }
+
     pub fn has_user(&self, name: &str) -> bool {
         self.user_by_name.contains_key(name)
     }

@@ -173,11 +173,16 @@ impl Shared {
 
     pub fn serve(&self, directory: Directory) {
         let index = Arc::new(Index::build(&directory));
+        let arrived = Arc::clone(&index);
         let directory = Arc::new(directory);
         match self.served.write() {
             Ok(mut s) => *s = Served { index, directory },
             Err(poisoned) => *poisoned.into_inner() = Served { index, directory },
         }
+        // Data that arrived (sync, on-demand fetch) ends any "none" remembered for it.
+        self.ondemand
+            .negative()
+            .forget_present(|key| arrived.answers(key));
     }
 
     pub fn health(&self) -> std::sync::MutexGuard<'_, Health> {
