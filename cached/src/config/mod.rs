@@ -9,6 +9,7 @@ pub mod check;
 pub mod error;
 pub mod keys;
 pub mod manpage;
+pub mod nsswitch;
 pub mod parse;
 pub mod reference;
 pub mod value;

@@ -136,6 +136,52 @@ impl RefusalReason {
         }
     }
 
+    /// What an administrator can do about it, naming the key to change; `status` prints
+    /// it under each reason present, and workbench-nss.conf(5) lists it under REFUSED
+    /// ENTRIES (one table of reasons and fixes).
+    pub fn fix(self) -> &'static str {
+        match self {
+            RefusalReason::Malformed | RefusalReason::MissingId | RefusalReason::InvalidId => {
+                "fix the entry in Workbench or the identity provider (see workbench-nss.conf(5), REFUSED ENTRIES)"
+            }
+            RefusalReason::IdBelowMinimum => {
+                "a taken-over account with a low id: lower min-uid (users) or min-gid (groups) to that id, never 0 (see workbench-nss.conf(5), KEYS: min-uid, min-gid)"
+            }
+            RefusalReason::InvalidName => {
+                "rename it in Workbench (posixUserName or posixGroupName); see workbench-nss.conf(5), NAMES"
+            }
+            RefusalReason::ControlCharacter
+            | RefusalReason::FieldTooLong
+            | RefusalReason::RelativeHome
+            | RefusalReason::HomeNotNormalised => {
+                "fix the field in Workbench or the identity provider (see workbench-nss.conf(5), REFUSED ENTRIES)"
+            }
+            RefusalReason::HomeOutsideRoots => {
+                "move the home, or add its root to home-must-be-under (see workbench-nss.conf(5), KEYS: home-must-be-under)"
+            }
+            RefusalReason::ReservedName => {
+                "rename it in Workbench, or take the name out of reserved-names (see workbench-nss.conf(5), KEYS: reserved-names)"
+            }
+            RefusalReason::PrimaryGidIsLocal => {
+                "add the gid to local-primary-gids if every such user may have that group (see workbench-nss.conf(5), KEYS: local-primary-gids)"
+            }
+            RefusalReason::DuplicateName | RefusalReason::DuplicateId => {
+                "give each entry its own name and id in Workbench (see workbench-nss.conf(5), REFUSED ENTRIES)"
+            }
+            RefusalReason::CollidesWithLocal => {
+                "a taken-over account needs the same name and uid as its /etc/passwd line; otherwise rename or renumber one of them (see workbench-nss.conf(5), TAKEN-OVER ACCOUNTS)"
+            }
+            RefusalReason::BadShadow => {
+                "reset the password in Workbench (see workbench-nss.conf(5), REFUSED ENTRIES)"
+            }
+        }
+    }
+
+    /// The reason whose [`RefusalReason::as_str`] is `key`.
+    pub fn from_key(key: &str) -> Option<RefusalReason> {
+        RefusalReason::ALL.into_iter().find(|r| r.as_str() == key)
+    }
+
     /// Stable key used in `status` output and logs.
     pub fn as_str(self) -> &'static str {
         match self {
