@@ -47,9 +47,15 @@ const COMMANDS: &[(&str, &str)] = &[
         "status",
         "Asks the running daemon how it is: server reachable, last complete sync and its \
          age, the last error, token states (ok, missing, rejected, insecure\\-permissions, \
-         unreadable), users and groups cached, SCIM entries refused and why, whether a \
+         unreadable), users and groups cached, SCIM entries refused and why (with the fix \
+         for each reason; see workbench\\-nss.conf(5), REFUSED ENTRIES), local accounts \
+         taken over by Workbench (local_same_account), whether a \
          stale copy is being served, lookups served and the hit ratio. Anyone may ask; \
-         root also sees each refused entry with its SCIM id. \\fB\\-\\-json\\fR prints one \
+         root also sees each refused entry with its SCIM id. It also reads this node's \
+         /etc/nsswitch.conf and, when Workbench's own module (pwb, libnss_pwb.so.2) is \
+         listed or installed, says in lines starting with pwb: in which order the two \
+         answer, which one wins for a user both know, and that misses are asked of both \
+         (check\\-config prints the same). \\fB\\-\\-json\\fR prints one \
          JSON object whose field names are stable.",
     ),
     (
