@@ -20,8 +20,8 @@ pub const MAX_SCIM_ID: usize = 256;
 /// `sp_pwdp`: far above any real crypt(3) output (yescrypt and SHA-512 are ~100 bytes).
 pub const MAX_SHADOW: usize = 512;
 /// Member values of one group: five times the 20,000 members the design targets
-/// (§8). It keeps every group record (4 + up to 65 bytes a member: 6.9 MB at most) far below the wire's
-/// 16 MiB response limit, so a group can always be answered and listed.
+/// (§8). It keeps every group record (4 + up to 65 bytes a member: 6.9 MB at most) far
+/// below the wire's 16 MiB response limit, so a group can always be answered and listed.
 pub const MAX_MEMBERS: usize = 100_000;
 /// `(uid_t)-1`: never a valid id.
 pub const INVALID_ID: u64 = u32::MAX as u64;
