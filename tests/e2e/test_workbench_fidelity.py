@@ -167,6 +167,25 @@ def test_derived_name_added_later_is_found_by_one_filtered_request(daemon, ctl, 
         assert p.returncode == 0, show(p)
 
 
+def test_derived_name_found_by_filter_before_the_first_complete_copy(services, getent):
+    """With a server that knows `userName sw`, a derived name needs no complete copy
+    (test_lifecycle.py has the same node against an `eq`-only server: EAGAIN)."""
+    server = services.start_server(SAMPLE, "scim-fidelity-firstcopy")
+    try:
+        server.control.set_fault("hang", endpoint="Groups", then="close")
+        services.stop()
+        daemon = services.ensure(server, request_timeout=1)
+        assert daemon.status()["server"]["last_sync"] is None, daemon.status()
+        p = getent("passwd", "alice")
+        assert p.stdout.startswith("alice:x:1001:1001:"), show(p)
+        filters = [e.get("filter") for e in server.control.counters()["log"]]
+        assert 'userName eq "alice" or userName sw "alice@"' in filters, filters
+    finally:
+        server.control.clear_fault()
+        services.stop()
+        server.stop()
+
+
 def test_bad_names_are_refused_everywhere(getent, run, daemon_status):
     for name in BAD_NAMES:
         p = getent("passwd", "--", name)
