@@ -343,12 +343,13 @@ class FixtureServer:
     """The fixture SCIM server (tests/fixture/scim_server.py) on loopback."""
 
     def __init__(self, repo, data_file, workdir, max_page=None, unix=None, name="scim",
-                 tls_cert=None, tls_key=None):
+                 tls_cert=None, tls_key=None, eq_only=False):
         self.repo = Path(repo)
         self.tls_cert, self.tls_key = tls_cert, tls_key
         self.data_file = Path(data_file)
         self.workdir = _mkdir_public(workdir)
         self.max_page = max_page
+        self.eq_only = eq_only
         self.unix = unix
         self.name = name
         self.log_path = self.workdir / "server.log"
@@ -371,6 +372,8 @@ class FixtureServer:
         cmd += ["--unix", str(self.unix)] if self.unix else ["--listen", "127.0.0.1:0"]
         if self.max_page:
             cmd += ["--max-page", str(self.max_page)]
+        if self.eq_only:
+            cmd += ["--eq-only"]
         if self.tls_cert:
             cmd += ["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)]
         log = open(self.log_path, "a", encoding="utf-8")

@@ -31,13 +31,11 @@ REFUSED_USERS = {
     "h-colon": "control_character",
     "h-newline": "control_character",
     "h-nul": "control_character",
-    "h-upper": "invalid_name",
     "h-long": "invalid_name",
     "h-relhome": "relative_home",
     "h-gecoscolon": "control_character",
     "h-gecosctl": "control_character",
     "h-homenl": "control_character",
-    "h-derivedupper": "invalid_name",
     "h-dupuid-a": "duplicate_id",
     "h-dupuid-b": "duplicate_id",
     "h-dupname-a": "duplicate_name",
@@ -72,9 +70,9 @@ def expected_refusals():
 REFUSED_NAMES = ["evilroot", "lowuid", "maxuid", "biggeruid", "neguid", "stringuid",
                  "floatuid", "nouid", "relhome", "gecoscolon", "gecosctl", "homenl",
                  "dupuida", "dupuidb", "dupname", "notnobody", "nested", "frank",
-                 "llllllllllllllllllllllllllllllll"]
-REFUSED_UIDS = ["999", "3004", "3005", "3010", "3011", "3012", "3013", "3014", "3015",
-                "3016", "3017", "3018", "3019", "3020", "3021", "3022", "3023", "3030"]
+                 "l" * 65]
+REFUSED_UIDS = ["999", "3004", "3005", "3010", "3011", "3012", "3014", "3015",
+                "3016", "3017", "3018", "3020", "3021", "3022", "3023", "3030"]
 
 SAMPLE_LINES = {
     "alice": ALICE_LINE,
@@ -88,6 +86,9 @@ GOOD_LINES = {
     "hgood2": "hgood2:x:3002:4001:Hostile h-good2:/home/hgood2:/bin/bash",
     "nulluser": "nulluser:x:3003:3003::/home/nulluser:/bin/bash",
     "extraschema": "extraschema:x:3031:3031:Hostile h-extra:/home/extraschema:/bin/bash",
+    # Names keep the server's case (issue 13): accepted, no longer refused.
+    "UpperCase": "UpperCase:x:3013:3013:Hostile h-upper:/home/UpperCase:/bin/bash",
+    "Frank": "Frank:x:3019:3019:Hostile h-derivedupper:/home/Frank:/bin/bash",
 }
 GOOD_GROUPS = {
     "devs": "devs:x:2001:alice,bob",

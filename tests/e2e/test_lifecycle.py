@@ -293,12 +293,13 @@ def test_sigterm_finishes_in_flight_lookup(fresh, sandbox):
 def test_before_the_first_complete_copy_a_name_filters_cannot_find_is_tryagain(
         services, probe, getent):
     """alice has no posixUserName: her name comes from userName alice@example.com, which
-    neither `eq` filter the daemon can send finds. On a new node whose first sync cannot
+    neither `eq` filter the daemon can send finds (a server that knows only `eq`, so
+    not `userName sw "alice@"`). On a new node whose first sync cannot
     finish (here the server's Groups listing hangs), "none" from the filters must not
     become "no such user": EAGAIN, and her uid (filterable) is found. Once a copy is
     complete, the name resolves."""
     _count[0] += 1
-    server = services.start_server(SAMPLE, f"scim-life-{_count[0]}")
+    server = services.start_server(SAMPLE, f"scim-life-{_count[0]}", eq_only=True)
     try:
         server.control.set_fault("hang", endpoint="Groups", then="close")
         services.stop()

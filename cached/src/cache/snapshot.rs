@@ -72,6 +72,10 @@ pub struct Snapshot {
     duplicates: HashSet<(EntryKind, String)>,
     /// Gids claimed by SCIM groups the last full copy refused.
     refused_group_gids: BTreeSet<u32>,
+    /// Users that are local accounts taken over by Workbench (same name and uid as a
+    /// line of /etc/passwd), name → uid: known to the merge rules and for memberships,
+    /// never answered as passwd or shadow (the local lines are).
+    same_account: BTreeMap<String, u32>,
 }
 
 impl Snapshot {
@@ -97,7 +101,29 @@ impl Snapshot {
             .map(|r| (r.kind, r.scim_id.clone()))
             .collect();
         s.refused_group_gids = dir.refused_group_gids.iter().copied().collect();
+        s.set_same_accounts(&dir.same_account);
         s
+    }
+
+    fn set_same_accounts(&mut self, names: &[String]) {
+        self.same_account = names
+            .iter()
+            .filter_map(|n| self.uid_by_name.get(n).map(|uid| (n.clone(), *uid)))
+            .collect();
+    }
+
+    /// Whether user `name` is a local account taken over by Workbench.
+    pub fn is_same_account(&self, name: &str) -> bool {
+        self.same_account.contains_key(name)
+    }
+
+    fn is_same_account_uid(&self, uid: u32) -> bool {
+        self.same_account.values().any(|u| *u == uid)
+    }
+
+    /// Names of the taken-over local accounts, sorted (`status`).
+    pub fn same_account_names(&self) -> Vec<String> {
+        self.same_account.keys().cloned().collect()
     }
 
     /// The copy as a [`Directory`] (users by uid, groups by gid, shadow entries in their
@@ -114,6 +140,7 @@ impl Snapshot {
                 .collect(),
             refused: self.refused.clone(),
             refused_group_gids: self.refused_group_gids.iter().copied().collect(),
+            same_account: self.same_account_names(),
         }
     }
 
@@ -133,6 +160,7 @@ impl Snapshot {
                     self.shadow.remove(name);
                 }
                 Edit::PutShadow(e) => self.put_shadow(e.clone()),
+                Edit::SameAccounts(names) => self.set_same_accounts(names),
             }
         }
     }
@@ -234,7 +262,8 @@ impl Snapshot {
 
     pub fn counts(&self) -> SnapshotCounts {
         SnapshotCounts {
-            users: self.users.len(),
+            // Taken-over accounts are answered by the local files, not counted here.
+            users: self.users.len().saturating_sub(self.same_account.len()),
             groups: self.groups.len(),
             shadow: self.shadow.len(),
         }
@@ -251,8 +280,12 @@ impl Snapshot {
         self.passwd_record_by_uid(*uid)
     }
 
-    /// The passwd record of the user with `uid`.
+    /// The passwd record of the user with `uid`. A taken-over local account's line is
+    /// the local one: never answered from here.
     pub fn passwd_record_by_uid(&self, uid: u32) -> Option<&[u8]> {
+        if self.is_same_account_uid(uid) {
+            return None;
+        }
         self.users.get(&uid).map(|s| s.record.as_slice())
     }
 
@@ -269,7 +302,7 @@ impl Snapshot {
 
     /// The shadow record of the user named `name` (only for a user present).
     pub fn shadow_record(&self, name: &str) -> Option<&[u8]> {
-        if !self.uid_by_name.contains_key(name) {
+        if !self.uid_by_name.contains_key(name) || self.is_same_account(name) {
             return None;
         }
         self.shadow.get(name).map(|s| s.record.as_slice())
@@ -281,7 +314,11 @@ impl Snapshot {
         let uid = self.uid_by_name.get(name)?;
         let primary = self.users.get(uid)?.user.gid;
         let mut gids: BTreeSet<u32> = self.listed_in.get(name).cloned().unwrap_or_default();
-        gids.insert(primary);
+        // A taken-over account's primary group is its local line's, which the caller of
+        // initgroups passes in: only its directory groups come from here.
+        if !self.is_same_account(name) {
+            gids.insert(primary);
+        }
         Some(gids.into_iter().collect())
     }
 
@@ -290,6 +327,7 @@ impl Snapshot {
         let entries = self
             .users
             .range((lower(after), Unbounded))
+            .filter(|(uid, _)| !self.is_same_account_uid(**uid))
             .map(|(uid, s)| (*uid, s.record.as_slice()));
         page(entries, after, max, max_bytes)
     }
@@ -308,6 +346,7 @@ impl Snapshot {
         let entries = self
             .users
             .range((lower(after), Unbounded))
+            .filter(|(uid, _)| !self.is_same_account_uid(**uid))
             .filter_map(|(uid, u)| {
                 self.shadow
                     .get(&u.user.name)
@@ -376,6 +415,9 @@ impl DirectoryView for Snapshot {
     }
     fn gid_claimed_by_refused_group(&self, gid: u32) -> bool {
         self.refused_group_gids.contains(&gid)
+    }
+    fn same_accounts(&self) -> Vec<String> {
+        self.same_account_names()
     }
 }
 

@@ -39,6 +39,7 @@ fn dir() -> Directory {
         }],
         refused: vec![],
         refused_group_gids: vec![],
+        same_account: vec![],
     }
 }
 
@@ -103,8 +104,9 @@ impl Rng {
 /// each, the two copies, every lookup and every membership list agree.
 #[test]
 fn merges_applied_in_place_match_the_reference_copy() {
+    // gus 5005 is a local account the directory may take over (same name and uid).
     let local = LocalAccounts::parse(
-        "root:x:0:0::/:/bin/sh\n",
+        "root:x:0:0::/:/bin/sh\ngus:x:5005:5005::/home/gus:/bin/sh\n",
         "root:x:0:\nteam:x:1600:\nstaff:x:1700:\n",
     );
     let names = [

@@ -155,6 +155,7 @@ impl Syncer {
                 }
                 let directory = self.held_to_rules(snap.directory);
                 self.shared.serve(directory);
+                self.od.forget_answered();
                 log::info!("cache {}: {n} users loaded", self.store.path().display());
             }
             Err(e) => log::error!("{e}; starting with an empty cache"),
@@ -405,6 +406,7 @@ impl Syncer {
         {
             let _apply = self.shared.apply_lock();
             self.shared.serve(dir);
+            self.od.forget_answered();
             self.od.freshness().reset();
         }
         Ok(Applied {
@@ -481,6 +483,7 @@ impl Syncer {
                 let rechecked = self.held_to_rules(current.clone());
                 if rechecked != current {
                     self.shared.serve(rechecked);
+                    self.od.forget_answered();
                 }
             }
             Err(e) => log::error!("configuration not reloaded, keeping the old one: {e}"),

@@ -164,7 +164,9 @@ pub fn build_directory_mapped(
         for u in &users {
             space.count_user(u.gid);
         }
-        for u in &users {
+        // A taken-over account has its local primary group; its directory gid is
+        // never served, so no private group is made for it.
+        for u in users.iter().filter(|u| !rules::is_same_account(u, local)) {
             if let Some(g) = rules::granted_private_group(u, &space, local) {
                 space.claim_name(&g.name);
                 groups.push(g);
@@ -176,18 +178,30 @@ pub fn build_directory_mapped(
         claimed_gids.remove(&g.gid);
     }
 
+    // A taken-over account's password is the local shadow line's.
     let shadow = match admin_users {
         Some(admin) => build_shadow(&users, admin, &mut refused),
         None => Vec::new(),
     };
 
-    Directory {
+    let mut dir = Directory {
         users,
         groups,
         shadow,
         refused,
         refused_group_gids: claimed_gids.into_iter().collect(),
+        same_account: Vec::new(),
+    };
+    rules::mark_same_accounts(&mut dir, local);
+    if !dir.same_account.is_empty() {
+        log::debug!(
+            "{} local account(s) taken over by Workbench (same name and uid as in \
+             /etc/passwd: the local line answers, directory groups kept): {}",
+            dir.same_account.len(),
+            dir.same_account.join(" ")
+        );
     }
+    dir
 }
 
 /// Keeps the entries whose SCIM id, name and id are each unique among `entries`; every

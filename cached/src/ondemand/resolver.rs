@@ -18,6 +18,7 @@ use super::query::Query;
 use super::single_flight::Joined;
 use super::state::OnDemand;
 use crate::cache::snapshot::Snapshot;
+use crate::directory::rules::is_reserved;
 use crate::directory::view::DirectoryView;
 use crate::posix::names::is_valid_posix_name;
 use crate::state::Counters;
@@ -56,7 +57,7 @@ fn impossible(od: &OnDemand, key: &LookupKey) -> bool {
     let config = od.shared.config();
     match key {
         LookupKey::UserName(n) | LookupKey::GroupName(n) | LookupKey::Shadow(n) => {
-            !is_valid_posix_name(n) || config.reserved_names.contains(n.as_str())
+            !is_valid_posix_name(n) || is_reserved(n, &config.reserved_names)
         }
         LookupKey::Uid(id) => *id < config.min_uid || *id == u32::MAX,
         LookupKey::Gid(id) => *id < config.min_gid || *id == u32::MAX,
@@ -67,6 +68,8 @@ fn impossible(od: &OnDemand, key: &LookupKey) -> bool {
 /// that are never refetched on their own, such as user private groups), or absent.
 fn locate(snap: &Snapshot, key: &LookupKey) -> Option<Option<EntryId>> {
     match key {
+        // A taken-over local account is known (its memberships are served; its passwd
+        // line is the local one), so it never costs a server request.
         LookupKey::UserName(n) => snap.user_by_name(n).map(|u| Some(EntryId::User(u.uid))),
         LookupKey::Uid(u) => snap.user_by_uid(*u).map(|_| Some(EntryId::User(*u))),
         LookupKey::GroupName(n) => snap
@@ -75,7 +78,9 @@ fn locate(snap: &Snapshot, key: &LookupKey) -> Option<Option<EntryId>> {
         LookupKey::Gid(g) => snap
             .group_by_gid(*g)
             .map(|g| (!g.scim_id.is_empty()).then_some(EntryId::Group(g.gid))),
-        LookupKey::Shadow(n) => snap.shadow_record(n).map(|_| None),
+        LookupKey::Shadow(n) => {
+            (snap.shadow_record(n).is_some() || snap.is_same_account(n)).then_some(None)
+        }
     }
 }
 
@@ -111,9 +116,16 @@ pub fn resolve(od: &Arc<OnDemand>, query: &Query, uid: u32) -> Resolution {
         // The user exists; its hash may still need fetching (a user added since the
         // last full copy).
         (None, Query::Shadow(name)) => {
-            if let Some(bytes) = query.read(&od.shared.snapshot()) {
-                // Another lookup fetched it meanwhile.
-                return Resolution::Found(bytes);
+            {
+                let snap = od.shared.snapshot();
+                if let Some(bytes) = query.read(&snap) {
+                    // Another lookup fetched it meanwhile.
+                    return Resolution::Found(bytes);
+                }
+                if snap.is_same_account(name) {
+                    // A taken-over account's hash is the local shadow line's.
+                    return Resolution::NotFound;
+                }
             }
             let key = LookupKey::Shadow(name.clone());
             match resolve_miss(od, &key, uid) {
