@@ -14,17 +14,14 @@ then checks that daemon.
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from workbench_testkit import sandbox as sb
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(REPO / "tests/fixture"))
-
-import sandbox as sb  # noqa: E402
 
 RELEASE = Path(os.environ.get("WB_TARGET_DIR", REPO / "target")) / "release"
 MODULE = RELEASE / "libnss_workbench.so"

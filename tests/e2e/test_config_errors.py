@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import ALICE_LINE, show
-from sandbox import BASE_ENV, Daemon, tail
+from workbench_testkit.sandbox import BASE_ENV, Daemon, tail
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

@@ -4,7 +4,7 @@ clean SIGTERM."""
 import pytest
 
 from conftest import show
-from sandbox import Daemon
+from workbench_testkit.sandbox import Daemon
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

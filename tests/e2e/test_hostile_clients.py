@@ -16,8 +16,8 @@ import time
 import pytest
 
 from conftest import ALICE_LINE, show
-from polling import wait_for
-from sandbox import DEFAULT_SOCKET
+from workbench_testkit.polling import wait_for
+from workbench_testkit.sandbox import DEFAULT_SOCKET
 from test_socket_robustness import (TAG_PASSWD_BY_NAME, connect, frame, name,
                                     read_response)
 

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from conftest import ALICE_LINE, REPO, SAMPLE, show
-from sandbox import tail
+from workbench_testkit.sandbox import tail
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

@@ -22,8 +22,8 @@ import pytest
 
 from conftest import SAMPLE, show
 from ondemand_helpers import compact_user
-from polling import wait_for
-from sandbox import LOCAL_GROUP_ONLY_ID, LOCAL_GROUP_ONLY_NAME
+from workbench_testkit.polling import wait_for
+from workbench_testkit.sandbox import LOCAL_GROUP_ONLY_ID, LOCAL_GROUP_ONLY_NAME
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-import polling
 from conftest import ALICE_LINE, SAMPLE, SAMPLE_USERS, show
-from sandbox import BASE_ENV, PAM_SERVICE
+from workbench_testkit import polling
+from workbench_testkit.sandbox import BASE_ENV, PAM_SERVICE
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

@@ -27,8 +27,8 @@ import pytest
 
 from conftest import show
 from hashes import HASHES, assert_no_hash
-from polling import wait_for
-from sandbox import BASE_ENV, DEFAULT_SOCKET
+from workbench_testkit.polling import wait_for
+from workbench_testkit.sandbox import BASE_ENV, DEFAULT_SOCKET
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from hashes import HASHES, assert_no_hash, leaked, redact, shown
-from sandbox import PAM_PASSWORD_MESSAGE, PAM_SERVICE
+from workbench_testkit.sandbox import PAM_PASSWORD_MESSAGE, PAM_SERVICE
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import ALICE_LINE, show
-from sandbox import DEFAULT_SOCKET
+from workbench_testkit.sandbox import DEFAULT_SOCKET
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import SAMPLE, SAMPLE_USERS, show
-from polling import wait_for
+from workbench_testkit.polling import wait_for
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

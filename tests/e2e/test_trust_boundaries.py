@@ -17,10 +17,10 @@ import time
 
 import pytest
 
-import polling
 from conftest import ALICE_LINE, SAMPLE, show
+from workbench_testkit import polling
 from hashes import HASHES
-from sandbox import BASE_ENV, DEFAULT_SOCKET, Daemon, tail
+from workbench_testkit.sandbox import BASE_ENV, DEFAULT_SOCKET, Daemon, tail
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
