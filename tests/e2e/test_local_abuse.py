@@ -22,9 +22,9 @@ import pytest
 
 from conftest import ALICE_LINE, SAMPLE, show
 from ondemand_helpers import compact_user
+from socket_clients import held_connections, proc_status
 from workbench_testkit.polling import wait_for
 from workbench_testkit.sandbox import BASE_ENV, DEFAULT_SOCKET
-from test_hostile_clients import held_connections, proc_status
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
