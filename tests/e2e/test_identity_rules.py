@@ -48,14 +48,9 @@ def ctl(server):
 
 @pytest.fixture
 def daemon(request, services, server):
-    ctl = server.control
-    ctl.clear_fault()
-    ctl.reset()
-    services.stop()  # a fresh daemon: refusal counts and negative entries start empty
-    d = services.ensure(server, **getattr(request.function, "daemon_settings", {}))
-    yield d
-    ctl.clear_fault()
-    ctl.reset()
+    # A fresh daemon: refusal counts and negative entries start empty.
+    with services.fresh(server, **getattr(request.function, "daemon_settings", {})) as d:
+        yield d
 
 
 def lookup(getent, db, key):

@@ -126,12 +126,10 @@ def server(services):
 
 @pytest.fixture
 def daemon(services, server):
-    server.control.reset()
-    services.stop()  # fresh budgets and counters
-    # log-level info: thousands of connections need not be logged at debug level.
-    d = services.ensure(server, log_level="info")
-    yield d
-    server.control.reset()
+    # Fresh budgets and counters; log-level info: thousands of connections need not be
+    # logged at debug level.
+    with services.fresh(server, log_level="info") as d:
+        yield d
 
 
 class Attacker:

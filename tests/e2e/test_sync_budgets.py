@@ -54,11 +54,8 @@ def daemon(services, server, request):
     case = getattr(request, "param", None)
     if case is not None:
         settings.update(case)
-    server.control.clear_fault()
-    server.control.reset()
-    services.stop()
-    yield services.ensure(server, **settings)
-    server.control.clear_fault()
+    with services.fresh(server, **settings) as d:
+        yield d
 
 
 def peak_rss_kb(pid):
