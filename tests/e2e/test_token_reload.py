@@ -16,10 +16,10 @@ import threading
 import pytest
 
 from conftest import ALICE_LINE, SAMPLE, show
+from unprivileged_daemon import LISTENER, NOBODY, credentials_dir
 from workbench_testkit import polling
 from workbench_testkit.sandbox import (BASE_ENV, DEFAULT_SOCKET, Daemon, random_token, tail,
                                        write_secret)
-from test_trust_boundaries import LISTENER, NOBODY, credentials_dir
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
