@@ -4,6 +4,7 @@ test module imports another test module, nothing edits sys.path to find a helper
 conftest.py holds the one generic `daemon` fixture. Plain pytest, no root needed."""
 
 import ast
+import importlib.util
 import re
 from pathlib import Path
 
@@ -62,6 +63,27 @@ def test_no_test_module_imports_another(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     bad = [m for m in imported_modules(tree) if m.split(".")[0].startswith("test_")]
     assert not bad, f"{path.name} imports test modules {bad}: move what they share to a helper"
+
+
+@pytest.mark.parametrize("path", list(python_files()), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_import_resolves(path):
+    """Also the imports inside functions, which only run when that test does: a module
+    of the standard library or an installed package, one beside the importer (tests/e2e
+    or scripts/lib), in tests/fixture, or in workbench_testkit (both on pytest.ini's
+    pythonpath, as for the e2e tests and the scripts)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    missing = []
+    for name in imported_modules(tree):
+        top = name.split(".")[0]
+        if (path.parent / f"{top}.py").exists() or (REPO / "tests/fixture" / f"{top}.py").exists():
+            continue
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            missing.append(name)
+    assert not missing, f"{path.relative_to(REPO)} imports modules that do not exist: {missing}"
 
 
 @pytest.mark.parametrize("path", list(python_files()), ids=lambda p: str(p.relative_to(REPO)))
