@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-import polling
 from conftest import ALICE_LINE, SAMPLE, SAMPLE_USERS, show
-from sandbox import BASE_ENV, PAM_SERVICE
+from workbench_testkit import polling
+from workbench_testkit.sandbox import BASE_ENV, PAM_SERVICE
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
@@ -232,7 +232,7 @@ def test_sighup_reloads_token_paths(fresh, getent, run):
     server = fresh.server
     new_token = "wbu-rotated-" + os.urandom(12).hex()
     new_path = fresh.workdir / "user-token.rotated"
-    from sandbox import write_secret
+    from workbench_testkit.sandbox import write_secret
     write_secret(new_path, new_token)
     old_token = server.user_token_path.read_text()
     # The daemon reads its token from its own copy, so the server's file can change

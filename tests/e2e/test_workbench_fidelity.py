@@ -26,7 +26,7 @@ from conftest import REPO, SAMPLE, show
 from control import ControlError
 from hashes import HASHES, assert_no_hash
 from ondemand_helpers import compact_user
-from sandbox import PAM_SERVICE
+from workbench_testkit.sandbox import PAM_SERVICE
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

@@ -7,7 +7,10 @@ lists the built module (LD_LIBRARY_PATH never reaches setuid/setgid programs suc
 unix_chkpwd), and bind mounts over /etc/nsswitch.conf, /etc/pam.d, /etc/passwd and
 /etc/group. When the namespace ends, all of it is gone.
 
-Used as a library by tests/e2e/conftest.py and scripts/lib/demo.py:
+Used as a library by tests/e2e/conftest.py, scripts/lib/demo.py and scripts/lib/bench.py
+(tests/support/README.md: how they import it):
+
+    from workbench_testkit.sandbox import Daemon, FixtureServer, Sandbox
 
     sandbox = Sandbox(repo / "target/release/libnss_workbench.so").setup()
     scim = FixtureServer(repo, data_file, sandbox.workdir / "scim").start()
@@ -30,6 +33,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+# The fixture server's control client, tests/fixture/control.py (on the import path with
+# this package: pytest.ini, scripts/lib/pythonpath.sh).
+from control import FixtureControl
 
 DEFAULT_SOCKET = "/run/workbench-nss/socket"
 SOCKET_DIR = "/run/workbench-nss"
@@ -403,12 +410,7 @@ class FixtureServer:
                          daemon=True).start()
         info = json.loads(ready_file.read_text(encoding="utf-8"))
         self.control_url = info.get("control")
-        try:
-            sys.path.insert(0, str(self.repo / "tests/fixture"))
-            from control import FixtureControl  # noqa: E402 (the colleague's client)
-            self.control = FixtureControl(self.control_url)
-        except ImportError:
-            self.control = None
+        self.control = FixtureControl(self.control_url)
         return self
 
     def stop(self):
@@ -447,7 +449,7 @@ class Daemon:
         self.start_env = {}
 
     def write_config(self):
-        lines = ["# written by tests/e2e/sandbox.py"]
+        lines = ["# written by tests/support/workbench_testkit/sandbox.py"]
         lines += [f"{k}={v}" for k, v in self.settings.items()]
         self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         os.chmod(self.config_path, 0o644)
