@@ -38,7 +38,7 @@ def proc_status(pid):
 
 
 def measure_size(repo, sandbox, release, n_users, misses):
-    from sandbox import Daemon, FixtureServer  # noqa: E402 (bench.py puts it on the path)
+    from workbench_testkit.sandbox import Daemon, FixtureServer
 
     work = sandbox.workdir / f"scale-{n_users}"
     work.mkdir(parents=True, exist_ok=True)
