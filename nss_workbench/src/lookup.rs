@@ -12,7 +12,7 @@ use crate::status::Failure;
 /// Encodes a keyed request.
 ///
 /// A request too large for the daemon to accept carries a name far longer than any
-/// POSIX user or group name (at most 32 bytes): no such entry can exist, so the answer is
+/// user or group name (at most 64 bytes): no such entry can exist, so the answer is
 /// an authoritative `NOTFOUND` given without a round trip.
 pub fn encode(request: &Request) -> Result<Vec<u8>, Failure> {
     let frame = request.to_frame();

@@ -20,10 +20,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests/e2e"))
+# tests/support (scripts/lib/pythonpath.sh)
+from workbench_testkit.sandbox import Daemon, FixtureServer, Sandbox, BASE_ENV
 
-from sandbox import Daemon, FixtureServer, Sandbox, BASE_ENV  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 RELEASE = Path(os.environ.get("WB_BENCH_RELEASE", REPO / "target/release"))
 KINDS = ["getpwnam", "getpwuid", "getgrnam", "getgrouplist"]

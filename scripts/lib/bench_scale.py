@@ -19,6 +19,7 @@ line each, so the growth is visible:
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -40,7 +41,7 @@ def proc_status(pid):
 
 
 def measure_size(repo, sandbox, release, n_users, misses):
-    from sandbox import Daemon, FixtureServer  # noqa: E402 (bench.py puts it on the path)
+    from workbench_testkit.sandbox import Daemon, FixtureServer
 
     work = sandbox.workdir / f"scale-{n_users}"
     work.mkdir(parents=True, exist_ok=True)
@@ -57,6 +58,9 @@ def measure_size(repo, sandbox, release, n_users, misses):
     server = FixtureServer(repo, data, work / "scim", max_page=PAGE).start(timeout=120)
     daemon = Daemon(release / "workbench-cached", work / "daemon", server, log_level="warn",
                     sync_interval=3600, page_size=PAGE)
+    for item in os.environ.get("WB_BENCH_DAEMON_ENV", "").split():
+        key, _, value = item.partition("=")
+        daemon.start_env[key] = value
     try:
         t0 = time.monotonic()
         daemon.start(timeout=600)

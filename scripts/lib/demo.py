@@ -7,10 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests/e2e"))
+from workbench_testkit import sandbox as sb  # tests/support (scripts/lib/pythonpath.sh)
 
-import sandbox as sb  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 RELEASE = REPO / "target/release"
 problems = []

@@ -7,24 +7,25 @@ Binaries come from `cargo build --release --workspace`.
 Every test module marks itself with `pytestmark = pytest.mark.usefixtures(
 "module_answers")`: before each test, `getent -s workbench passwd alice` must answer
 from the module (glibc silently skips a module it cannot load). A module that needs
-another directory or configuration overrides the `daemon` fixture; `module_answers`
-then checks that daemon.
+another directory or configuration overrides the `daemon` fixture (the one generic
+definition is here): `return services.ensure(server, **settings)`, or, for a daemon
+started afresh for each test against a server the module changes,
+`with services.fresh(server, **settings) as d: yield d`. `module_answers` then checks
+that daemon.
 """
 
+import contextlib
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from workbench_testkit import sandbox as sb
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(REPO / "tests/fixture"))
-
-import sandbox as sb  # noqa: E402
 
 RELEASE = Path(os.environ.get("WB_TARGET_DIR", REPO / "target")) / "release"
 MODULE = RELEASE / "libnss_workbench.so"
@@ -67,6 +68,26 @@ class Services:
         daemon.start()
         self.current, self.key = daemon, key
         return daemon
+
+    @contextlib.contextmanager
+    def fresh(self, server, **settings):
+        """A daemon started afresh (nothing cached, counted or budgeted by an earlier
+        test) against a module's own fixture server, whose faults are cleared and
+        directory reset before and after the test; the server is started again if a
+        test stopped it and failed before restarting it."""
+        self._reset_server(server)
+        self.stop()
+        try:
+            yield self.ensure(server, **settings)
+        finally:
+            self._reset_server(server)
+
+    @staticmethod
+    def _reset_server(server):
+        if server.proc is None:
+            server.start()
+        server.control.clear_fault()
+        server.control.reset()
 
     def stop(self):
         """Stop the running daemon (SIGTERM); returns its exit code."""

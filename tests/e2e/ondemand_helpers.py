@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-import polling
+from workbench_testkit import polling
 
 WAIT_S = 30
 

@@ -9,7 +9,7 @@ import pytest
 
 import make_directory as md
 from conftest import SAMPLE, show
-from sandbox import LOCAL_CLASH_ID, LOCAL_CLASH_NAME
+from workbench_testkit.sandbox import LOCAL_CLASH_ID, LOCAL_CLASH_NAME
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

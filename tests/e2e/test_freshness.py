@@ -37,14 +37,9 @@ def ctl(server):
 
 @pytest.fixture
 def daemon(request, services, server):
-    ctl = server.control
-    ctl.clear_fault()
-    ctl.reset()
-    services.stop()  # a fresh daemon: nothing remembered from the previous test
-    d = services.ensure(server, **getattr(request.function, "daemon_settings", {}))
-    yield d
-    ctl.clear_fault()
-    ctl.reset()
+    # A fresh daemon: nothing remembered from the previous test.
+    with services.fresh(server, **getattr(request.function, "daemon_settings", {})) as d:
+        yield d
 
 
 def passwd(getent, key):

@@ -19,7 +19,7 @@ import pytest
 
 import make_directory as md
 from conftest import REPO, SAMPLE, show
-from test_hostile_data import (GOOD_LINES, REFUSED_GROUPS, REFUSED_USERS, SAMPLE_LINES,
+from hostile_directory import (GOOD_LINES, REFUSED_GROUPS, REFUSED_USERS, SAMPLE_LINES,
                                expected_refusals)
 
 pytestmark = pytest.mark.usefixtures("module_answers")

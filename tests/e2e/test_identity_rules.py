@@ -22,8 +22,8 @@ import pytest
 
 from conftest import SAMPLE, show
 from ondemand_helpers import compact_user
-from polling import wait_for
-from sandbox import LOCAL_GROUP_ONLY_ID, LOCAL_GROUP_ONLY_NAME
+from workbench_testkit.polling import wait_for
+from workbench_testkit.sandbox import LOCAL_GROUP_ONLY_ID, LOCAL_GROUP_ONLY_NAME
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
@@ -48,14 +48,9 @@ def ctl(server):
 
 @pytest.fixture
 def daemon(request, services, server):
-    ctl = server.control
-    ctl.clear_fault()
-    ctl.reset()
-    services.stop()  # a fresh daemon: refusal counts and negative entries start empty
-    d = services.ensure(server, **getattr(request.function, "daemon_settings", {}))
-    yield d
-    ctl.clear_fault()
-    ctl.reset()
+    # A fresh daemon: refusal counts and negative entries start empty.
+    with services.fresh(server, **getattr(request.function, "daemon_settings", {})) as d:
+        yield d
 
 
 def lookup(getent, db, key):

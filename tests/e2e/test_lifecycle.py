@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-import polling
 from conftest import ALICE_LINE, SAMPLE, SAMPLE_USERS, show
-from sandbox import BASE_ENV, PAM_SERVICE
+from workbench_testkit import polling
+from workbench_testkit.sandbox import BASE_ENV, PAM_SERVICE
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
@@ -232,7 +232,7 @@ def test_sighup_reloads_token_paths(fresh, getent, run):
     server = fresh.server
     new_token = "wbu-rotated-" + os.urandom(12).hex()
     new_path = fresh.workdir / "user-token.rotated"
-    from sandbox import write_secret
+    from workbench_testkit.sandbox import write_secret
     write_secret(new_path, new_token)
     old_token = server.user_token_path.read_text()
     # The daemon reads its token from its own copy, so the server's file can change
@@ -293,12 +293,13 @@ def test_sigterm_finishes_in_flight_lookup(fresh, sandbox):
 def test_before_the_first_complete_copy_a_name_filters_cannot_find_is_tryagain(
         services, probe, getent):
     """alice has no posixUserName: her name comes from userName alice@example.com, which
-    neither `eq` filter the daemon can send finds. On a new node whose first sync cannot
+    neither `eq` filter the daemon can send finds (a server that knows only `eq`, so
+    not `userName sw "alice@"`). On a new node whose first sync cannot
     finish (here the server's Groups listing hangs), "none" from the filters must not
     become "no such user": EAGAIN, and her uid (filterable) is found. Once a copy is
     complete, the name resolves."""
     _count[0] += 1
-    server = services.start_server(SAMPLE, f"scim-life-{_count[0]}")
+    server = services.start_server(SAMPLE, f"scim-life-{_count[0]}", eq_only=True)
     try:
         server.control.set_fault("hang", endpoint="Groups", then="close")
         services.stop()

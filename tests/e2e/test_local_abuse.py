@@ -22,9 +22,9 @@ import pytest
 
 from conftest import ALICE_LINE, SAMPLE, show
 from ondemand_helpers import compact_user
-from polling import wait_for
-from sandbox import BASE_ENV, DEFAULT_SOCKET
-from test_hostile_clients import held_connections, proc_status
+from socket_clients import held_connections, proc_status
+from workbench_testkit.polling import wait_for
+from workbench_testkit.sandbox import BASE_ENV, DEFAULT_SOCKET
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
@@ -126,12 +126,10 @@ def server(services):
 
 @pytest.fixture
 def daemon(services, server):
-    server.control.reset()
-    services.stop()  # fresh budgets and counters
-    # log-level info: thousands of connections need not be logged at debug level.
-    d = services.ensure(server, log_level="info")
-    yield d
-    server.control.reset()
+    # Fresh budgets and counters; log-level info: thousands of connections need not be
+    # logged at debug level.
+    with services.fresh(server, log_level="info") as d:
+        yield d
 
 
 class Attacker:

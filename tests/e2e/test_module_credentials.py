@@ -27,8 +27,9 @@ import pytest
 
 from conftest import show
 from hashes import HASHES, assert_no_hash
-from polling import wait_for
-from sandbox import BASE_ENV, DEFAULT_SOCKET
+from socket_clients import TAG_PASSWD_BY_NAME, TAG_SHADOW_BY_NAME, frame, name
+from workbench_testkit.polling import wait_for
+from workbench_testkit.sandbox import BASE_ENV, DEFAULT_SOCKET
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
@@ -238,14 +239,7 @@ def test_cancelled_thread_is_not_cancelled_inside_the_module(run, sandbox, helpe
 
 # -- the daemon's side: shadow only as the first request of a connection ---------------
 
-VERSION, TAG_PASSWD_BY_NAME, TAG_SHADOW_BY_NAME = 1, 1, 6
 STATUS_FOUND, STATUS_DENIED = 0, 3
-
-
-def frame(tag, name):
-    b = name.encode()
-    payload = struct.pack("<I", len(b)) + b
-    return struct.pack("<IBB", len(payload), VERSION, tag) + payload
 
 
 def response(sock):
@@ -271,16 +265,16 @@ def test_daemon_answers_shadow_only_first_then_closes(daemon_status, module_answ
     # First request: answered (we are root), then the connection is closed.
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(DEFAULT_SOCKET)
-        s.sendall(frame(TAG_SHADOW_BY_NAME, "alice"))
+        s.sendall(frame(TAG_SHADOW_BY_NAME, name("alice")))
         status, body = response(s)
         assert status == STATUS_FOUND and HASHES["alice"].encode() in body, status
         assert response(s) is None, "the connection stayed open after shadow data"
     # After another request on the same connection: refused, counted, closed.
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(DEFAULT_SOCKET)
-        s.sendall(frame(TAG_PASSWD_BY_NAME, "alice"))
+        s.sendall(frame(TAG_PASSWD_BY_NAME, name("alice")))
         assert response(s)[0] == STATUS_FOUND
-        s.sendall(frame(TAG_SHADOW_BY_NAME, "alice"))
+        s.sendall(frame(TAG_SHADOW_BY_NAME, name("alice")))
         status, body = response(s)
         assert status == STATUS_DENIED and HASHES["alice"].encode() not in body, status
         assert response(s) is None, "the connection stayed open after the refusal"

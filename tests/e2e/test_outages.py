@@ -49,16 +49,8 @@ def server(services, sandbox):
 
 @pytest.fixture
 def daemon(services, server):
-    if server.proc is None:  # a test stopped it and failed before restarting it
-        server.start()
-    server.control.clear_fault()
-    server.control.reset()
-    services.stop()
-    yield services.ensure(server, request_timeout=1)
-    if server.proc is None:
-        server.start()
-    server.control.clear_fault()
-    server.control.reset()
+    with services.fresh(server, request_timeout=1) as d:
+        yield d
 
 
 class Tally:

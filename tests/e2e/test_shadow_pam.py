@@ -7,7 +7,7 @@ import re
 import pytest
 
 from hashes import HASHES, assert_no_hash, leaked, redact, shown
-from sandbox import PAM_PASSWORD_MESSAGE, PAM_SERVICE
+from workbench_testkit.sandbox import PAM_PASSWORD_MESSAGE, PAM_SERVICE
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
@@ -180,7 +180,7 @@ def test_hashes_never_in_logs_status_or_errors(run, getent, daemon):
 
 def test_readme_recommends_the_tested_password_stack():
     from conftest import REPO
-    from sandbox import PAM_SERVICE_TEXT
+    from workbench_testkit.sandbox import PAM_SERVICE_TEXT
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     tested = [l for l in PAM_SERVICE_TEXT.splitlines()
               if l.startswith("password") and "pam_unix" not in l]

@@ -23,12 +23,9 @@ def server(services):
 
 @pytest.fixture
 def daemon(services, server):
-    server.control.clear_fault()
-    server.control.reset()
-    services.stop()  # fresh: nothing cached beyond the first sync, gate open
-    yield services.ensure(server)
-    server.control.clear_fault()
-    server.control.reset()
+    # Fresh: nothing cached beyond the first sync, gate open.
+    with services.fresh(server) as d:
+        yield d
 
 
 def test_concurrent_identical_misses_make_one_request(daemon, server, sandbox):

@@ -19,9 +19,9 @@ import time
 
 import pytest
 
-import polling
 from conftest import ALICE_LINE, show
-from sandbox import BASE_ENV, DEFAULT_SOCKET, Daemon, tail
+from workbench_testkit import polling
+from workbench_testkit.sandbox import BASE_ENV, DEFAULT_SOCKET, Daemon, tail
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import SAMPLE, SAMPLE_USERS, show
-from polling import wait_for
+from workbench_testkit.polling import wait_for
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
@@ -54,11 +54,8 @@ def daemon(services, server, request):
     case = getattr(request, "param", None)
     if case is not None:
         settings.update(case)
-    server.control.clear_fault()
-    server.control.reset()
-    services.stop()
-    yield services.ensure(server, **settings)
-    server.control.clear_fault()
+    with services.fresh(server, **settings) as d:
+        yield d
 
 
 def peak_rss_kb(pid):

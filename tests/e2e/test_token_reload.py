@@ -15,10 +15,11 @@ import threading
 
 import pytest
 
-import polling
 from conftest import ALICE_LINE, SAMPLE, show
-from sandbox import BASE_ENV, DEFAULT_SOCKET, Daemon, random_token, tail, write_secret
-from test_trust_boundaries import LISTENER, NOBODY, credentials_dir
+from unprivileged_daemon import LISTENER, NOBODY, credentials_dir
+from workbench_testkit import polling
+from workbench_testkit.sandbox import (BASE_ENV, DEFAULT_SOCKET, Daemon, random_token, tail,
+                                       write_secret)
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

@@ -17,10 +17,10 @@ import signal
 
 import pytest
 
-import polling
 from conftest import SAMPLE
+from workbench_testkit import polling
 from hashes import shown
-from sandbox import PAM_SERVICE, random_token, write_secret
+from workbench_testkit.sandbox import PAM_SERVICE, random_token, write_secret
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 

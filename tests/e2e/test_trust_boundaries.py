@@ -17,15 +17,15 @@ import time
 
 import pytest
 
-import polling
 from conftest import ALICE_LINE, SAMPLE, show
 from hashes import HASHES
-from sandbox import BASE_ENV, DEFAULT_SOCKET, Daemon, tail
+from unprivileged_daemon import LISTENER, NOBODY, credentials_dir
+from workbench_testkit import polling
+from workbench_testkit.sandbox import BASE_ENV, DEFAULT_SOCKET, Daemon, tail
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
 ACTIVATE = shutil.which("systemd-socket-activate") or "systemd-socket-activate (not installed)"
-NOBODY = 65534
 
 
 def wait_last_error(daemon, fragment):
@@ -56,27 +56,6 @@ def test_unix_socket_in_a_directory_others_can_write_is_refused(services, sandbo
                      detail=lambda: tail(daemon.log_path))
     p = sandbox.run(["getent", "passwd", "alice"])
     assert p.stdout.strip() == ALICE_LINE, show(p)
-
-
-LISTENER = r"""
-import os, socket, sys
-path, seen = sys.argv[1], sys.argv[2]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(path)
-os.chmod(path, 0o666)
-s.listen(16)
-print("READY", flush=True)
-while True:
-    c, _ = s.accept()
-    c.settimeout(2)
-    try:
-        data = c.recv(65536)
-    except OSError:
-        data = b""
-    with open(seen, "ab") as f:
-        f.write(data)
-    c.close()
-"""
 
 
 def test_unix_socket_served_by_another_user_is_refused(services, sandbox, scim):
@@ -123,21 +102,6 @@ def test_http_localhost_is_resolved_and_used(services, sandbox, scim, getent):
 
 
 # -- the daemon without root ---------------------------------------------------------------
-
-def credentials_dir(base, uid, tokens):
-    """Laid out as systemd's $CREDENTIALS_DIRECTORY: a directory only the service user
-    can read, one 0400 file per credential, owned by that user."""
-    d = base / "credentials"
-    d.mkdir(parents=True, exist_ok=True)
-    for name, source in tokens.items():
-        f = d / name
-        f.write_bytes(source.read_bytes())
-        os.chown(f, uid, uid)
-        os.chmod(f, 0o400)
-    os.chown(d, uid, uid)
-    os.chmod(d, 0o500)
-    return d
-
 
 def test_daemon_runs_unprivileged_with_credentials_and_a_passed_socket(services, sandbox, scim,
                                                                         getent, run):

@@ -28,7 +28,8 @@ pub const MAX_REQUEST_LEN: u32 = 4096;
 pub const MAX_PRIVILEGED_REQUEST_LEN: u32 = 160 * 1024;
 
 /// Largest response payload the module accepts. A group of 20,000 members with 32-byte
-/// names is about 720 KB; enumeration pages are bounded well below this.
+/// names is about 720 KB (1.4 MB with the 64-byte names the daemon accepts); enumeration
+/// pages are bounded well below this.
 pub const MAX_RESPONSE_LEN: u32 = 16 * 1024 * 1024;
 
 /// Decoded fixed header of a frame.

@@ -474,6 +474,7 @@ mod tests {
             }],
             refused: vec![],
             refused_group_gids: vec![],
+            same_account: vec![],
         }
     }
 

@@ -35,10 +35,20 @@ pub fn status(json: bool, socket: Option<PathBuf>) -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
+            // This node's nsswitch.conf as this process reads it (the CLI runs on the
+            // daemon's node): whether Workbench's pwb module answers beside us.
+            let pwb = crate::config::nsswitch::pwb_note_for_this_node();
             if json {
+                let mut doc = doc;
+                if let Some(obj) = doc.as_object_mut() {
+                    obj.insert("pwb".into(), serde_json::json!(pwb));
+                }
                 println!("{doc}");
             } else {
                 print!("{}", render_status(&doc));
+                for line in &pwb {
+                    println!("{line}");
+                }
             }
             ExitCode::SUCCESS
         }
@@ -170,7 +180,10 @@ pub fn reload(config: Option<&Path>, socket: Option<PathBuf>) -> ExitCode {
 
 /// `check-config`: prints the effective configuration, exits non-zero when invalid.
 pub fn check_config(config: Option<&Path>) -> ExitCode {
-    match Config::load(config) {
+    // Printed whether or not the configuration is valid: the package's postinst shows
+    // it before Workbench has written its configuration.
+    let pwb = crate::config::nsswitch::pwb_note_for_this_node();
+    let code = match Config::load(config) {
         Ok(loaded) => {
             print!("{}", crate::config::check::render(&loaded));
             ExitCode::SUCCESS
@@ -179,7 +192,11 @@ pub fn check_config(config: Option<&Path>) -> ExitCode {
             eprintln!("workbench-cached: configuration error: {e}");
             ExitCode::from(2)
         }
+    };
+    for line in &pwb {
+        println!("{line}");
     }
+    code
 }
 
 fn fail(what: &str, status: Status, payload: &[u8]) -> ExitCode {
@@ -261,6 +278,23 @@ pub fn render_status(doc: &Value) -> String {
         }
     }
     line(&mut out, "refused", refused);
+    // How to fix each reason present (workbench-nss.conf(5), REFUSED ENTRIES).
+    if let Some(obj) = s(doc, &["refused"]).as_object() {
+        for (k, _) in obj.iter().filter(|(k, _)| k.as_str() != "total") {
+            if let Some(reason) = crate::directory::model::RefusalReason::from_key(k) {
+                out.push_str(&format!("  {k}: {}\n", reason.fix()));
+            }
+        }
+    }
+    line(
+        &mut out,
+        "local accounts",
+        format!(
+            "{} taken over by Workbench (same name and uid as in /etc/passwd: the local \
+             line answers, directory groups kept)",
+            text(s(doc, &["local_same_account"]))
+        ),
+    );
     line(
         &mut out,
         "lookups",
@@ -270,6 +304,12 @@ pub fn render_status(doc: &Value) -> String {
             s(doc, &["hit_ratio"]).as_f64().unwrap_or(0.0)
         ),
     );
+    if let Some(names) = s(doc, &["local_same_account_names"]).as_array() {
+        if !names.is_empty() {
+            let names: Vec<String> = names.iter().map(text).collect();
+            out.push_str(&format!("  local_same_account: {}\n", names.join(" ")));
+        }
+    }
     if let Some(entries) = s(doc, &["refused_entries"]).as_array() {
         for e in entries {
             out.push_str(&format!(
@@ -298,7 +338,16 @@ pub fn render_sync(doc: &Value) -> String {
             if let Some(list) = s(doc, &["changes", kind, change]).as_array() {
                 if !list.is_empty() {
                     let names: Vec<String> = list.iter().map(text).collect();
-                    out.push_str(&format!("{kind} {change}: {}\n", names.join(" ")));
+                    let total = s(doc, &["changes", kind, "counts", change])
+                        .as_u64()
+                        .unwrap_or(names.len() as u64);
+                    let more = total.saturating_sub(names.len() as u64);
+                    let tail = if more > 0 {
+                        format!(" … and {more} more")
+                    } else {
+                        String::new()
+                    };
+                    out.push_str(&format!("{kind} {change}: {}{tail}\n", names.join(" ")));
                 }
             }
         }

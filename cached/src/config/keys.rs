@@ -36,7 +36,7 @@ pub enum ValueKind {
     GroupName,
     /// `error`, `warn`, `info` or `debug`.
     LogLevel,
-    /// Comma-separated POSIX names (`^[a-z_][a-z0-9_.-]{0,31}$`); empty for none.
+    /// Comma-separated names (letters, digits, `.`, `_`, `-`; see `validate::name_problem`); empty for none.
     NameList,
     /// Comma-separated normalised absolute paths (no `.`, `..`, `//`, `:`; a trailing `/`
     /// is dropped); empty for none.
@@ -68,7 +68,7 @@ impl ValueKind {
             ValueKind::Bool => "0 or 1 (also true/false, yes/no, on/off)".to_string(),
             ValueKind::GroupName => "a group name (no ':', whitespace or control characters)".to_string(),
             ValueKind::LogLevel => "one of error, warn, info, debug".to_string(),
-            ValueKind::NameList => "comma-separated names (^[a-z_][a-z0-9_.-]{0,31}$), or nothing".to_string(),
+            ValueKind::NameList => "comma-separated names (letters, digits, '.', '_', '-'; at most 64 bytes), or nothing".to_string(),
             ValueKind::PathList => "comma-separated absolute paths without '.', '..' or empty components or ':', or nothing".to_string(),
             ValueKind::IdList => format!("comma-separated ids (1..={MAX_ID}), or nothing"),
         }
@@ -289,7 +289,7 @@ pub static KEYS: &[KeySpec] = &[
         name: RESERVED_NAMES,
         default: DefaultValue::Value(DEFAULT_RESERVED_NAMES),
         kind: ValueKind::NameList,
-        doc: "user and group names never accepted from the directory, even when no local account has them (reserved_name); a value replaces the whole default list, so to add a name repeat the default and append it",
+        doc: "user and group names never accepted from the directory, even when no local account has them, compared ignoring ASCII case (reserved_name); a value replaces the whole default list, so to add a name repeat the default and append it",
     },
     KeySpec {
         name: LOCAL_PRIMARY_GIDS,

@@ -8,6 +8,7 @@ pub mod address;
 pub mod check;
 pub mod error;
 pub mod keys;
+pub mod nsswitch;
 pub mod parse;
 pub mod trusted_file;
 pub mod value;

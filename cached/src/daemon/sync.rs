@@ -156,6 +156,7 @@ impl Syncer {
                 }
                 let directory = self.held_to_rules(snap.directory);
                 self.shared.serve(directory);
+                self.od.forget_answered();
                 log::info!("cache {}: {n} users loaded", self.store.path().display());
             }
             Err(e) => log::error!("{e}; starting with an empty cache"),
@@ -383,12 +384,15 @@ impl Syncer {
         );
         let mut dir =
             build_directory_mapped(users, groups, admin_users.as_deref(), &config, &local);
+        let shadow_updated = admin_users.is_some();
+        // Freed before the snapshot is built, not after: nothing of the sync's
+        // intermediate data should sit among the snapshot's allocations.
+        drop(admin_users);
         if dir.users.is_empty() && !self.shared.snapshot().has_no_users() && !self.empty_seen {
             self.empty_seen = true;
             return Err(SyncError::WouldEmpty);
         }
         self.empty_seen = false;
-        let shadow_updated = admin_users.is_some();
         if !shadow_updated {
             // Keep the hashes we had for users that still exist.
             let served = self.shared.snapshot();
@@ -408,6 +412,7 @@ impl Syncer {
             // from the served snapshot: no second copy of the directory is made.
             let changes = diff(&self.shared.snapshot(), &dir);
             self.shared.serve(dir);
+            self.od.forget_answered();
             self.od.freshness().reset();
             changes
         };
@@ -486,6 +491,7 @@ impl Syncer {
                 let rechecked = self.held_to_rules(current.clone());
                 if rechecked != current {
                     self.shared.serve(rechecked);
+                    self.od.forget_answered();
                 }
             }
             Err(e) => log::error!("configuration not reloaded, keeping the old one: {e}"),
@@ -609,8 +615,13 @@ fn after_refused_total(shared: &Shared) -> u64 {
 }
 
 /// What changed between two copies, by name, for `workbench-cached sync`.
-/// Names added, removed and changed between the served copy and the next one, sorted.
-/// The served copy is walked once, an entry at a time; the next copy is indexed by name.
+/// Most names listed per kind of change in a sync report (the counts are always whole):
+/// a first copy of 100,000 users would otherwise keep a report of megabytes.
+const REPORT_NAMES: usize = 1000;
+
+/// Names added, removed and changed between the served copy and the next one, sorted,
+/// at most [`REPORT_NAMES`] of each with the full counts. The served copy is walked once,
+/// an entry at a time; the next copy is indexed by name.
 fn diff(before: &Snapshot, after: &Directory) -> Value {
     use std::collections::HashMap;
     fn changes<T: PartialEq>(
@@ -644,9 +655,19 @@ fn diff(before: &Snapshot, after: &Directory) -> Value {
     let groups: HashMap<&str, &PosixGroup> =
         after.groups.iter().map(|g| (g.name.as_str(), g)).collect();
     let (ga, gr, gc) = changes(before.groups().map(|g| (g.name.clone(), g)), &groups);
+    fn listed(mut names: Vec<String>) -> (usize, Vec<String>) {
+        let n = names.len();
+        names.truncate(REPORT_NAMES);
+        (n, names)
+    }
+    let section = |a, r, c| {
+        let ((na, a), (nr, r), (nc, c)) = (listed(a), listed(r), listed(c));
+        json!({"added": a, "removed": r, "changed": c,
+               "counts": {"added": na, "removed": nr, "changed": nc}})
+    };
     json!({
-        "users": {"added": ua, "removed": ur, "changed": uc},
-        "groups": {"added": ga, "removed": gr, "changed": gc},
+        "users": section(ua, ur, uc),
+        "groups": section(ga, gr, gc),
     })
 }
 

@@ -25,6 +25,9 @@ pub enum Edit {
     RemoveShadow { name: String },
     /// Add the shadow entry, replacing the one with its name.
     PutShadow(ShadowEntry),
+    /// The users that are local accounts taken over by Workbench are now these (sorted
+    /// names; at most as many as `/etc/passwd` has users). Always the last edit.
+    SameAccounts(Vec<String>),
 }
 
 /// The edits one merge makes, removals first.
@@ -73,6 +76,7 @@ impl Directory {
                     self.shadow.retain(|s| s.name != entry.name);
                     self.shadow.push(entry.clone());
                 }
+                Edit::SameAccounts(names) => self.same_account.clone_from(names),
             }
         }
     }

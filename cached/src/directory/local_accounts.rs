@@ -19,6 +19,9 @@ pub struct LocalAccounts {
     pub gids: HashSet<u32>,
     /// Group name → gid; the first line wins, as with the `files` backend.
     group_gid: HashMap<String, u32>,
+    /// User name → uid and uid → user name; the first line wins, as with `files`.
+    user_uid: HashMap<String, u32>,
+    uid_user: HashMap<u32, String>,
 }
 
 impl LocalAccounts {
@@ -46,6 +49,11 @@ impl LocalAccounts {
                 if let Ok(uid) = uid.parse::<u32>() {
                     local.user_names.insert((*name).to_string());
                     local.uids.insert(uid);
+                    local.user_uid.entry((*name).to_string()).or_insert(uid);
+                    local
+                        .uid_user
+                        .entry(uid)
+                        .or_insert_with(|| (*name).to_string());
                 }
             }
         }
@@ -59,6 +67,16 @@ impl LocalAccounts {
             }
         }
         local
+    }
+
+    /// The uid of local user `name`, as `getpwnam` through `files` would give it.
+    pub fn uid_of_user(&self, name: &str) -> Option<u32> {
+        self.user_uid.get(name).copied()
+    }
+
+    /// The name of the local user with `uid`, as `getpwuid` through `files` would give it.
+    pub fn user_with_uid(&self, uid: u32) -> Option<&str> {
+        self.uid_user.get(&uid).map(String::as_str)
     }
 
     /// The gid of local group `name` (resolves `shadow-group`).
@@ -117,6 +135,9 @@ mod tests {
         assert_eq!(l.gid_of_group("shadow"), Some(42), "first line wins");
         assert_eq!(l.gid_of_group("users"), Some(100));
         assert_eq!(l.gid_of_group("nope"), None);
+        assert_eq!(l.uid_of_user("localuser"), Some(1000));
+        assert_eq!(l.user_with_uid(1), Some("daemon"));
+        assert_eq!(l.uid_of_user("nope"), None);
         assert!(l.gids.contains(&43));
     }
 

@@ -189,12 +189,15 @@ fn hostile_users_are_refused_one_by_one() {
         (user("colon", "a:b", 2001), RefusalReason::ControlCharacter),
         (user("nl", "a\nb", 2002), RefusalReason::ControlCharacter),
         (user("nul", "a\0b", 2003), RefusalReason::ControlCharacter),
-        (user("upper", "Alice", 2004), RefusalReason::InvalidName),
         (
-            user("long", &"a".repeat(40), 2005),
+            user("space", "Alice Able", 2004),
             RefusalReason::InvalidName,
         ),
-        (user("digit", "1abc", 2006), RefusalReason::InvalidName),
+        (
+            user("long", &"a".repeat(65), 2005),
+            RefusalReason::InvalidName,
+        ),
+        (user("digit", "1234", 2006), RefusalReason::InvalidName),
         (
             with_ext(user("num", "num", 2007), "posixUserName", json!(5)),
             RefusalReason::InvalidName,
@@ -362,7 +365,7 @@ fn invalid_entry_does_not_make_a_valid_one_a_duplicate() {
 
 #[test]
 fn groups_map_resolve_members_and_refuse_hostile_ones() {
-    let mut refused_user = user("u-bad", "Bad", 2003);
+    let mut refused_user = user("u-bad", "b,ad", 2003);
     refused_user["x"] = json!(1);
     let users = vec![
         user("u1", "alice", 2000),
@@ -384,7 +387,7 @@ fn groups_map_resolve_members_and_refuse_hostile_ones() {
         json!({"id": "g3", "displayName": "no gid", "members": []}),
         json!({"id": "g4", "displayName": "x", GROUP_EXTENSION: {"posixGroupId": 7000}, "members": {"value": "u1"}}),
         json!({"id": "g5", GROUP_EXTENSION: {"posixGroupId": 7001}}),
-        group("g6", "Upper", 7002, &[]),
+        group("g6", "up/per", 7002, &[]),
         group("g7", "low", 999, &[]),
         group("g8", "localgrp", 7003, &[]),
         group("g9", "other", 1600, &[]),
@@ -485,7 +488,7 @@ fn user_private_groups_rules() {
     ];
     let groups = vec![
         group("g1", "eng", 5000, &["sc"]),
-        json!({"id": "gbad", GROUP_EXTENSION: {"posixGroupId": 7000, "posixGroupName": "BAD"}}),
+        json!({"id": "gbad", GROUP_EXTENSION: {"posixGroupId": 7000, "posixGroupName": "4242"}}),
     ];
     let d = build(&users, &groups);
     let g: Vec<_> = d
@@ -550,8 +553,11 @@ fn shadow_entries() {
     let d = build_directory(&users, &[], Some(&admin), &cfg(), &local());
     // The sync keeps only keep_shadow_fields of each admin resource: same result,
     // refusals included (an extension that is not an object among the shapes below).
-    let mut shaped_admin: Vec<Value> = admin.iter().cloned().map(keep_shadow_fields).collect();
-    shaped_admin.push(json!({"id": "11", USER_EXTENSION: "not an object"}));
+    let mut shaped_admin: Vec<AdminFields> =
+        admin.iter().cloned().map(keep_shadow_fields).collect();
+    shaped_admin.push(keep_shadow_fields(
+        json!({"id": "11", USER_EXTENSION: "not an object"}),
+    ));
     let mut with_11 = users.clone();
     with_11.push(user("11", "kim", 2010));
     let plain = build_directory(
@@ -567,14 +573,19 @@ fn shadow_entries() {
         &cfg(),
         &local(),
     );
-    let shaped = build_directory(&with_11, &[], Some(&shaped_admin), &cfg(), &local());
+    let mapped = with_11
+        .iter()
+        .map(|v| map_user(v, &cfg(), &local()))
+        .collect();
+    let shaped = build_directory_mapped(mapped, vec![], Some(&shaped_admin), &cfg(), &local());
     assert_eq!(plain.shadow, shaped.shadow);
     assert_eq!(reasons(&plain), reasons(&shaped));
     assert!(reasons(&shaped).contains(&("11".into(), RefusalReason::BadShadow)));
     let kept = keep_shadow_fields(admin[0].clone());
     assert_eq!(
         kept,
-        json!({"id": "1", "active": true, USER_EXTENSION: {"shadowPassword": HASH}}),
+        keep_shadow_fields(json!({"id": "1", "active": true,
+                                  USER_EXTENSION: {"shadowPassword": HASH}})),
         "nothing but id, active and the hash"
     );
     let s: Vec<_> = d

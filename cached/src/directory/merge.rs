@@ -85,7 +85,8 @@ pub fn merge_user(
     }
     next.put_user(user.clone());
     drop_invalid_private_groups(&mut next, user.gid, local);
-    if private_groups {
+    let same = mark_same_accounts(&mut next, local);
+    if private_groups && !same.contains(&user.name) {
         if let Some(g) = rules::granted_private_group(user, &ViewSpace(&next), local) {
             next.put_group(g);
         }
@@ -157,6 +158,10 @@ pub fn remove(dir: &impl DirectoryView, gone: Gone<'_>) -> Option<Change> {
             drop_private_group(&mut next, &old);
             next.remove_shadow(&old.name);
             rename_member(&mut next, &old.name, None);
+            let same = dir.same_accounts();
+            if same.contains(&old.name) {
+                next.set_same_accounts(same.into_iter().filter(|n| *n != old.name).collect());
+            }
         }
         Gone::GroupName(_) | Gone::Gid(_) => {
             let gid = match gone {
@@ -205,6 +210,43 @@ fn drop_private_group<V: DirectoryView + ?Sized>(next: &mut Overlay<'_, V>, user
     if owned {
         next.remove_group(user.gid);
     }
+}
+
+/// The local accounts taken over by Workbench ([`rules::is_same_account`]) in `next`,
+/// recorded in it, with what such an account never has from the directory (a shadow
+/// entry, a private group named after it) dropped. Only local users can be taken over,
+/// so this reads as many entries as `/etc/passwd` has lines, whatever the directory's
+/// size; the full copy's counterpart is [`rules::mark_same_accounts`].
+fn mark_same_accounts<V: DirectoryView + ?Sized>(
+    next: &mut Overlay<'_, V>,
+    local: &LocalAccounts,
+) -> Vec<String> {
+    let mut same: Vec<String> = local
+        .user_names
+        .iter()
+        .filter(|name| {
+            next.user_by_name(name)
+                .is_some_and(|u| rules::is_same_account(&u, local))
+        })
+        .cloned()
+        .collect();
+    same.sort();
+    for name in &same {
+        if next.shadow_of(name).is_some() {
+            next.remove_shadow(name);
+        }
+        let private = next
+            .group_by_name(name)
+            .filter(|g| g.scim_id.is_empty())
+            .map(|g| g.gid);
+        if let Some(gid) = private {
+            next.remove_group(gid);
+        }
+    }
+    if same != next.same_accounts() {
+        next.set_same_accounts(same.clone());
+    }
+    same
 }
 
 /// Drops every private group a full copy would not give once a user with primary gid
@@ -280,6 +322,7 @@ pub fn recheck(dir: &Directory, cfg: &Config, local: &LocalAccounts) -> (Directo
     } else {
         next.groups.retain(|g| !g.scim_id.is_empty());
     }
+    rules::mark_same_accounts(&mut next, local);
     (next, refused)
 }
 

@@ -58,6 +58,7 @@ fn base() -> Directory {
         }],
         refused: vec![],
         refused_group_gids: vec![],
+        same_account: vec![],
     }
 }
 
@@ -484,4 +485,26 @@ fn shadow_merges_replace_the_hash_of_one_user() {
     };
     assert_eq!(d.shadow, vec![entry.clone()]);
     assert_eq!(super::merge_shadow(&d, &entry), Merge::Unchanged);
+}
+
+#[test]
+fn a_taken_over_account_merged_alone_is_marked_and_gets_no_private_group() {
+    let l = LocalAccounts::parse(
+        "root:x:0:0:root:/root:/bin/bash\nmigrated:x:5500:5500::/home/migrated:/bin/sh\n",
+        "root:x:0:\n",
+    );
+    let next = changed(merge_user(&base(), &user("migrated", 5500, 5500), true, &l));
+    assert_eq!(next.same_account, vec!["migrated".to_string()]);
+    assert!(!next.groups.iter().any(|g| g.name == "migrated"));
+    // Gone from the server: no longer marked.
+    let gone = remove(&next, Gone::Uid(5500)).unwrap();
+    assert!(gone.same_account.is_empty());
+    // A cached copy held to today's rules: still the same account, not refused.
+    let (held, refused) = recheck(
+        &next,
+        &Config::from_pairs(&[("server-address", "https://h")]).unwrap(),
+        &l,
+    );
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(held.same_account, vec!["migrated".to_string()]);
 }

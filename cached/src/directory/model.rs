@@ -1,7 +1,7 @@
 //! The POSIX view of the directory: what the cache stores and the socket serves.
 //!
-//! Everything here has already passed validation (`directory::validate`): names are valid
-//! POSIX names, no field contains `:`, a newline, a NUL or another control character,
+//! Everything here has already passed validation (`directory::validate`): names are
+//! acceptable (`validate::name_problem`), no field contains `:`, a newline, a NUL or another control character,
 //! ids are within the configured minimum and not `(uid_t)-1`, homes are absolute.
 
 /// One directory user, mapped per design.md §2.
@@ -66,7 +66,7 @@ pub enum RefusalReason {
     InvalidId,
     /// Id below `min-uid`/`min-gid` (0 included).
     IdBelowMinimum,
-    /// Name does not match `^[a-z_][a-z0-9_.-]{0,31}$` (or cannot be derived).
+    /// Name not acceptable (`validate::name_problem`), or none can be derived.
     InvalidName,
     /// `:`, newline, NUL or another control character in a field.
     ControlCharacter,
@@ -121,7 +121,7 @@ impl RefusalReason {
             RefusalReason::MissingId => "no posixUserId (users) or posixGroupId (groups)",
             RefusalReason::InvalidId => "an id that is not a whole JSON number below 4294967295",
             RefusalReason::IdBelowMinimum => "an id (or primary gid) below min-uid or min-gid",
-            RefusalReason::InvalidName => "a name that is not a POSIX name (^[a-z_][a-z0-9_.-]{0,31}$)",
+            RefusalReason::InvalidName => "a name that is empty, '.' or '..', starts with '-', is all digits, is longer than 64 bytes, or has a character other than a letter, digit, '.', '_' or '-' (such as ':', ',', '/', whitespace, '@' or non-ASCII)",
             RefusalReason::ControlCharacter => "':', a newline, NUL or another control character in a field",
             RefusalReason::FieldTooLong => "a field longer than its limit",
             RefusalReason::RelativeHome => "a home directory that is not an absolute path",
@@ -134,6 +134,52 @@ impl RefusalReason {
             RefusalReason::PrimaryGidIsLocal => "the user's primary gid is a group in /etc/group not listed in local-primary-gids",
             RefusalReason::BadShadow => "shadowPassword is not a crypt(3) hash: the hash is refused, the user stays with password login disabled",
         }
+    }
+
+    /// What an administrator can do about it, naming the key to change; `status` prints
+    /// it under each reason present, and workbench-nss.conf(5) lists it under REFUSED
+    /// ENTRIES (one table of reasons and fixes).
+    pub fn fix(self) -> &'static str {
+        match self {
+            RefusalReason::Malformed | RefusalReason::MissingId | RefusalReason::InvalidId => {
+                "fix the entry in Workbench or the identity provider (see workbench-nss.conf(5), REFUSED ENTRIES)"
+            }
+            RefusalReason::IdBelowMinimum => {
+                "a taken-over account with a low id: lower min-uid (users) or min-gid (groups) to that id, never 0 (see workbench-nss.conf(5), KEYS: min-uid, min-gid)"
+            }
+            RefusalReason::InvalidName => {
+                "rename it in Workbench (posixUserName or posixGroupName); see workbench-nss.conf(5), NAMES"
+            }
+            RefusalReason::ControlCharacter
+            | RefusalReason::FieldTooLong
+            | RefusalReason::RelativeHome
+            | RefusalReason::HomeNotNormalised => {
+                "fix the field in Workbench or the identity provider (see workbench-nss.conf(5), REFUSED ENTRIES)"
+            }
+            RefusalReason::HomeOutsideRoots => {
+                "move the home, or add its root to home-must-be-under (see workbench-nss.conf(5), KEYS: home-must-be-under)"
+            }
+            RefusalReason::ReservedName => {
+                "rename it in Workbench, or take the name out of reserved-names (see workbench-nss.conf(5), KEYS: reserved-names)"
+            }
+            RefusalReason::PrimaryGidIsLocal => {
+                "add the gid to local-primary-gids if every such user may have that group (see workbench-nss.conf(5), KEYS: local-primary-gids)"
+            }
+            RefusalReason::DuplicateName | RefusalReason::DuplicateId => {
+                "give each entry its own name and id in Workbench (see workbench-nss.conf(5), REFUSED ENTRIES)"
+            }
+            RefusalReason::CollidesWithLocal => {
+                "a taken-over account needs the same name and uid as its /etc/passwd line; otherwise rename or renumber one of them (see workbench-nss.conf(5), TAKEN-OVER ACCOUNTS)"
+            }
+            RefusalReason::BadShadow => {
+                "reset the password in Workbench (see workbench-nss.conf(5), REFUSED ENTRIES)"
+            }
+        }
+    }
+
+    /// The reason whose [`RefusalReason::as_str`] is `key`.
+    pub fn from_key(key: &str) -> Option<RefusalReason> {
+        RefusalReason::ALL.into_iter().find(|r| r.as_str() == key)
     }
 
     /// Stable key used in `status` output and logs.
@@ -184,4 +230,18 @@ pub struct Directory {
     /// Gids claimed by SCIM groups this copy refused, sorted: no user private group may
     /// stand in for them when a user is merged on its own later. Not kept in the cache.
     pub refused_group_gids: Vec<u32>,
+    /// Names of the `users` that are local accounts taken over by Workbench (same name
+    /// and uid as a line of /etc/passwd; `rules::is_same_account`), sorted. Their passwd
+    /// and shadow lines come from the local files, never from here; they keep their
+    /// group memberships. Recomputed from the local files on every path, not cached.
+    pub same_account: Vec<String>,
+}
+
+impl Directory {
+    /// Whether user `name` is a local account taken over by Workbench.
+    pub fn is_same_account(&self, name: &str) -> bool {
+        self.same_account
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .is_ok()
+    }
 }

@@ -21,6 +21,8 @@ pub struct Overlay<'a, V: DirectoryView + ?Sized> {
     groups: BTreeMap<u32, Option<PosixGroup>>,
     /// user name → the shadow entry now there (`None`: removed).
     shadow: BTreeMap<String, Option<ShadowEntry>>,
+    /// The taken-over local accounts, when changed.
+    same_accounts: Option<Vec<String>>,
 }
 
 impl<'a, V: DirectoryView + ?Sized> Overlay<'a, V> {
@@ -30,7 +32,13 @@ impl<'a, V: DirectoryView + ?Sized> Overlay<'a, V> {
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
             shadow: BTreeMap::new(),
+            same_accounts: None,
         }
+    }
+
+    /// The taken-over local accounts are now `names` (sorted).
+    pub fn set_same_accounts(&mut self, names: Vec<String>) {
+        self.same_accounts = Some(names);
     }
 
     /// Puts `user` at its uid. The caller has removed any other holder of its name.
@@ -93,6 +101,11 @@ impl<'a, V: DirectoryView + ?Sized> Overlay<'a, V> {
             }
         }
         removals.extend(puts);
+        if let Some(names) = self.same_accounts {
+            if names != self.base.same_accounts() {
+                removals.push(Edit::SameAccounts(names));
+            }
+        }
         Change { edits: removals }
     }
 }
@@ -212,5 +225,12 @@ impl<V: DirectoryView + ?Sized> DirectoryView for Overlay<'_, V> {
 
     fn gid_claimed_by_refused_group(&self, gid: u32) -> bool {
         self.base.gid_claimed_by_refused_group(gid)
+    }
+
+    fn same_accounts(&self) -> Vec<String> {
+        match &self.same_accounts {
+            Some(names) => names.clone(),
+            None => self.base.same_accounts(),
+        }
     }
 }

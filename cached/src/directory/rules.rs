@@ -11,27 +11,69 @@
 use std::collections::{HashMap, HashSet};
 
 use super::local_accounts::LocalAccounts;
-use super::model::{PosixGroup, PosixUser, RefusalReason};
+use super::model::{Directory, PosixGroup, PosixUser, RefusalReason};
 use super::validate::{check_id, Problem, MAX_EXCERPT};
 use crate::config::Config;
 use crate::scim::attributes as attr;
 use crate::text::one_line::one_line;
 use serde_json::Value;
 
+/// Whether `user` is a local account taken over by Workbench (design.md §6, §7): a
+/// local user has both its name and its uid. It is the same account, not a collision:
+/// the local line answers `passwd` and `shadow`, and the account keeps its directory
+/// group memberships.
+pub fn is_same_account(user: &PosixUser, local: &LocalAccounts) -> bool {
+    local.uid_of_user(&user.name) == Some(user.uid)
+}
+
+/// Sets `dir.same_account` from its users and the local accounts, and drops what a
+/// taken-over account never has from the directory: its shadow entry (the local one
+/// answers) and a private group named after it. Every path that changes the served copy
+/// (full copy, on-demand merge, the cached copy held to today's rules) ends with this.
+pub fn mark_same_accounts(dir: &mut Directory, local: &LocalAccounts) {
+    let mut same: Vec<String> = dir
+        .users
+        .iter()
+        .filter(|u| is_same_account(u, local))
+        .map(|u| u.name.clone())
+        .collect();
+    same.sort();
+    if !same.is_empty() {
+        let is_same = |name: &str| same.binary_search_by(|n| n.as_str().cmp(name)).is_ok();
+        dir.shadow.retain(|s| !is_same(&s.name));
+        dir.groups
+            .retain(|g| !(g.scim_id.is_empty() && is_same(&g.name)));
+    }
+    dir.same_account = same;
+}
+
 /// Checks a user whose fields are each valid (see `validate`) against the local accounts
-/// and the configured policy.
+/// and the configured policy. A local account taken over with the same name and uid
+/// ([`is_same_account`]) passes: only its name's reservation is checked, since its
+/// passwd line (primary gid, home) comes from the local files.
 pub fn check_user(user: &PosixUser, cfg: &Config, local: &LocalAccounts) -> Result<(), Problem> {
     let (name, uid, gid) = (&user.name, user.uid, user.gid);
-    if local.user_names.contains(name) {
-        return Err(Problem::new(
-            RefusalReason::CollidesWithLocal,
-            format!("user name '{name}' exists in /etc/passwd"),
-        ));
+    match local.uid_of_user(name) {
+        Some(local_uid) if local_uid == uid => return check_reserved("user", name, cfg),
+        Some(local_uid) => {
+            return Err(Problem::new(
+                RefusalReason::CollidesWithLocal,
+                format!(
+                    "user name '{name}' exists in /etc/passwd with uid {local_uid}, the \
+                     directory gives uid {uid}: not the same account (a taken-over account \
+                     keeps its uid)"
+                ),
+            ))
+        }
+        None => {}
     }
-    if local.uids.contains(&uid) {
+    if let Some(holder) = local.user_with_uid(uid) {
         return Err(Problem::new(
             RefusalReason::CollidesWithLocal,
-            format!("uid {uid} exists in /etc/passwd"),
+            format!(
+                "uid {uid} exists in /etc/passwd as '{holder}', the directory names it \
+                 '{name}': not the same account"
+            ),
         ));
     }
     check_reserved("user", name, cfg)?;
@@ -86,8 +128,15 @@ pub fn check_group(
     check_reserved("group", name, cfg)
 }
 
+/// Whether `name` is in `reserved`, ignoring ASCII case: now that names keep their case,
+/// `Root` or `SUDO` must not slip past a list of lower-case names (some tools and PAM
+/// modules fold case).
+pub fn is_reserved<'a>(name: &str, reserved: impl IntoIterator<Item = &'a String>) -> bool {
+    reserved.into_iter().any(|r| r.eq_ignore_ascii_case(name))
+}
+
 fn check_reserved(kind: &str, name: &str, cfg: &Config) -> Result<(), Problem> {
-    if cfg.reserved_names.contains(name) {
+    if is_reserved(name, &cfg.reserved_names) {
         return Err(Problem::new(
             RefusalReason::ReservedName,
             format!("{kind} name '{name}' is in reserved-names"),

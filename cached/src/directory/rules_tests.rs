@@ -289,3 +289,104 @@ fn full_copy_applies_the_rules() {
         ]
     );
 }
+
+#[test]
+fn reserved_names_ignore_case() {
+    let cfg = cfg_with(&[]);
+    for name in ["Root", "SUDO", "Admin"] {
+        assert_eq!(
+            user_reason(&user("u-r", name, 5000), &cfg),
+            Some(RefusalReason::ReservedName),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        user_reason(&user("u-ok", "Administrator", 5000), &cfg),
+        None
+    );
+}
+
+#[test]
+fn names_keep_their_case_and_derive_from_user_name() {
+    let cfg = cfg_with(&[]);
+    let derived = json!({
+        "id": "u-js",
+        "userName": "John.Smith@corp.example",
+        USER_EXTENSION: {"posixUserId": 5010}
+    });
+    let u = map_user(&derived, &cfg, &local()).unwrap();
+    assert_eq!(u.name, "John.Smith");
+    assert_eq!(u.home, "/home/John.Smith");
+    let given = user("u-up", "Mary-Ann_2", 5011);
+    assert_eq!(map_user(&given, &cfg, &local()).unwrap().name, "Mary-Ann_2");
+    for bad in ["4242", "-x", "a,b", "a/b", "a b", ".", "..", "j@x"] {
+        assert_eq!(
+            user_reason(&user("u-bad", bad, 5012), &cfg),
+            Some(RefusalReason::InvalidName),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn a_taken_over_local_account_is_the_same_account_not_a_collision() {
+    let cfg = cfg_with(&[]);
+    let l = local();
+    // Same name and uid as localuser (1500:1500); its directory gid (the uid) is a
+    // local group's, which would refuse any other user.
+    let same = user("u-same", "localuser", 1500);
+    assert_eq!(user_reason(&same, &cfg), None);
+    assert!(is_same_account(&map_user(&same, &cfg, &l).unwrap(), &l));
+    // Name only, or uid only: still a collision, and the detail says why.
+    for (v, says) in [
+        (
+            user("u-n", "localuser", 1501),
+            "with uid 1500, the directory gives uid 1501",
+        ),
+        (
+            user("u-u", "other", 1500),
+            "as 'localuser', the directory names it 'other'",
+        ),
+    ] {
+        let r = map_user(&v, &cfg, &l).unwrap_err();
+        assert_eq!(r.reason, RefusalReason::CollidesWithLocal);
+        assert!(r.detail.contains(says), "{}", r.detail);
+    }
+    // Reserved names stay reserved even for a local account.
+    let l2 = LocalAccounts::parse("admin:x:1700:1700::/home/admin:/bin/sh\n", "");
+    assert_eq!(
+        map_user(&user("u-a", "admin", 1700), &cfg, &l2)
+            .unwrap_err()
+            .reason,
+        RefusalReason::ReservedName
+    );
+}
+
+#[test]
+fn full_copy_keeps_a_taken_over_account_in_its_groups_without_passwd_or_shadow() {
+    let cfg = cfg_with(&[]);
+    let l = local();
+    let users = [
+        user_ext(
+            user("u-same", "localuser", 1500),
+            "shadowPassword",
+            json!("$6$s$h"),
+        ),
+        user("u-ok", "okay", 5000),
+    ];
+    let groups = [json!({
+        "id": "g-devs",
+        "displayName": "devs",
+        "members": [{"value": "u-same"}, {"value": "u-ok"}],
+        GROUP_EXTENSION: {"posixGroupId": 6000, "posixGroupName": "devs"}
+    })];
+    let d = build_directory(&users, &groups, Some(&users), &cfg, &l);
+    assert!(d.refused.is_empty(), "{:?}", d.refused);
+    assert_eq!(d.same_account, vec!["localuser".to_string()]);
+    let devs = d.groups.iter().find(|g| g.name == "devs").unwrap();
+    assert_eq!(devs.members, vec!["localuser", "okay"]);
+    // No private group and no shadow entry for it: the local ones answer.
+    assert!(!d.groups.iter().any(|g| g.name == "localuser"));
+    let shadow: Vec<&str> = d.shadow.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(shadow, vec!["okay"]);
+}

@@ -3,7 +3,7 @@
 //! log that quotes at most a short, escaped excerpt (and never a shadow hash).
 
 use super::model::RefusalReason;
-pub use crate::posix::names::{is_valid_posix_name, MAX_NAME};
+pub use crate::posix::names::{is_valid_posix_name, name_problem, MAX_NAME};
 use crate::posix::paths::is_normalised_absolute;
 use crate::text::one_line::one_line;
 use serde_json::Value;
@@ -18,8 +18,8 @@ pub const MAX_SCIM_ID: usize = 256;
 /// `sp_pwdp`: far above any real crypt(3) output (yescrypt and SHA-512 are ~100 bytes).
 pub const MAX_SHADOW: usize = 512;
 /// Member values of one group: five times the 20,000 members the design targets
-/// (§8). It keeps every group record (4 + up to 33 bytes a member) far below the wire's
-/// 16 MiB response limit, so a group can always be answered and listed.
+/// (§8). It keeps every group record (4 + up to 65 bytes a member: 6.9 MB at most) far
+/// below the wire's 16 MiB response limit, so a group can always be answered and listed.
 pub const MAX_MEMBERS: usize = 100_000;
 /// `(uid_t)-1`: never a valid id.
 pub const INVALID_ID: u64 = u32::MAX as u64;
@@ -76,16 +76,12 @@ fn check_characters(field: &str, value: &str) -> Result<(), Problem> {
 /// Checks a user or group name (from `posixUserName`, `userName` or `posixGroupName`).
 pub fn check_name(field: &str, name: &str) -> Result<(), Problem> {
     check_characters(field, name)?;
-    if is_valid_posix_name(name) {
-        Ok(())
-    } else {
-        Err(Problem::new(
+    match name_problem(name) {
+        None => Ok(()),
+        Some(why) => Err(Problem::new(
             RefusalReason::InvalidName,
-            format!(
-                "{field} '{}' is not a valid POSIX name (^[a-z_][a-z0-9_.-]{{0,31}}$)",
-                one_line(name, MAX_EXCERPT)
-            ),
-        ))
+            format!("{field} '{}' {why}", one_line(name, MAX_EXCERPT)),
+        )),
     }
 }
 
@@ -111,9 +107,20 @@ pub fn check_id(field: &str, value: &Value, minimum: u32) -> Result<u32, Problem
     }
     let id = u32::try_from(n).map_err(|_| invalid(format!("{n} is out of range")))?;
     if id < minimum {
+        // Taken-over accounts often keep ids below 1000: say which key admits them.
+        let key = if field == crate::scim::attributes::POSIX_USER_ID {
+            crate::config::keys::MIN_UID
+        } else {
+            crate::config::keys::MIN_GID
+        };
+        let hint = if id == 0 {
+            "0 is never accepted".to_string()
+        } else {
+            format!("to accept it, lower {key} to {id} or less")
+        };
         return Err(Problem::new(
             RefusalReason::IdBelowMinimum,
-            format!("{field} {id} is below the minimum {minimum}"),
+            format!("{field} {id} is below {key}={minimum}; {hint}"),
         ));
     }
     Ok(id)
@@ -191,23 +198,45 @@ mod tests {
 
     #[test]
     fn posix_names() {
-        for ok in ["a", "_", "alice", "a.b-c_d9", "_svc", &"a".repeat(32)] {
+        for ok in [
+            "a",
+            "_",
+            "alice",
+            "a.b-c_d9",
+            "_svc",
+            "Alice",
+            "John.Smith",
+            "1abc",
+            "007x",
+            ".a",
+            "a.",
+            "...",
+            "ALL-CAPS_9",
+            &"a".repeat(64),
+        ] {
             assert!(is_valid_posix_name(ok), "{ok}");
         }
         for bad in [
             "",
-            "Alice",
-            "1abc",
+            ".",
+            "..",
             "-a",
-            ".a",
+            "123",
+            "0",
             "a b",
+            "a\tb",
             "a:b",
+            "a,b",
+            "a/b",
             "a\nb",
             "a\0b",
+            "a\u{7f}",
             "alice@example.com",
+            "a+b",
+            "a$",
             "ä",
-            &"a".repeat(33),
-            &"a".repeat(40),
+            "a\u{a0}b",
+            &"a".repeat(65),
         ] {
             assert!(!is_valid_posix_name(bad), "{bad:?}");
         }
@@ -222,10 +251,20 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert_eq!(
-            check_name("posixUserName", "Bob").unwrap_err().reason,
-            RefusalReason::InvalidName
-        );
+        assert!(check_name("posixUserName", "Bob").is_ok());
+        for (bad, says) in [
+            ("a,b", "','"),
+            ("a/b", "'/'"),
+            ("a b", "whitespace"),
+            ("4242", "all digits"),
+            ("-x", "starts with '-'"),
+            ("..", "'.' or '..'"),
+            ("", "empty"),
+        ] {
+            let e = check_name("posixUserName", bad).unwrap_err();
+            assert_eq!(e.reason, RefusalReason::InvalidName, "{bad:?}");
+            assert!(e.detail.contains(says), "{bad:?}: {}", e.detail);
+        }
         let e = check_name("posixUserName", &"x".repeat(10_000)).unwrap_err();
         assert_eq!(e.reason, RefusalReason::InvalidName);
         assert!(e.detail.len() < 200, "detail stays short: {}", e.detail);
@@ -258,6 +297,19 @@ mod tests {
                 "{v}"
             );
         }
+        // The detail names the key that admits the id.
+        let low = check_id("posixUserId", &json!(500), 1000).unwrap_err();
+        assert!(
+            low.detail.contains("lower min-uid to 500"),
+            "{}",
+            low.detail
+        );
+        let low = check_id("posixGroupId", &json!(500), 1000).unwrap_err();
+        assert!(
+            low.detail.contains("lower min-gid to 500"),
+            "{}",
+            low.detail
+        );
         // Even with a minimum of 1, 0 is refused.
         assert_eq!(
             check_id("posixUserId", &json!(0), 1).unwrap_err().reason,

@@ -64,6 +64,9 @@ pub trait DirectoryView {
     /// Whether a SCIM group the last full copy refused claims `gid`: no user private
     /// group may stand in for it.
     fn gid_claimed_by_refused_group(&self, gid: u32) -> bool;
+    /// Names of the users that are local accounts taken over by Workbench, sorted
+    /// ([`Directory::same_account`]).
+    fn same_accounts(&self) -> Vec<String>;
 }
 
 /// Whether `r` refuses an entry for sharing a name or an id with another.
@@ -119,5 +122,8 @@ impl DirectoryView for Directory {
     }
     fn gid_claimed_by_refused_group(&self, gid: u32) -> bool {
         self.refused_group_gids.contains(&gid)
+    }
+    fn same_accounts(&self) -> Vec<String> {
+        self.same_account.clone()
     }
 }

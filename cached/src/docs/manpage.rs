@@ -47,9 +47,15 @@ const COMMANDS: &[(&str, &str)] = &[
         "status",
         "Asks the running daemon how it is: server reachable, last complete sync and its \
          age, the last error, token states (ok, missing, rejected, insecure\\-permissions, \
-         unreadable), users and groups cached, SCIM entries refused and why, whether a \
+         unreadable), users and groups cached, SCIM entries refused and why (with the fix \
+         for each reason; see workbench\\-nss.conf(5), REFUSED ENTRIES), local accounts \
+         taken over by Workbench (local_same_account), whether a \
          stale copy is being served, lookups served and the hit ratio. Anyone may ask; \
-         root also sees each refused entry with its SCIM id. \\fB\\-\\-json\\fR prints one \
+         root also sees each refused entry with its SCIM id. It also reads this node's \
+         /etc/nsswitch.conf and, when Workbench's own module (pwb, libnss_pwb.so.2) is \
+         listed or installed, says in lines starting with pwb: in which order the two \
+         answer, which one wins for a user both know, and that misses are asked of both \
+         (check\\-config prints the same). \\fB\\-\\-json\\fR prints one \
          JSON object whose field names are stable.",
     ),
     (
@@ -195,11 +201,42 @@ pub fn config_page() -> String {
     for reason in RefusalReason::ALL {
         let _ = writeln!(
             o,
-            ".TP\n\\fB{}\\fR\n{}",
+            ".TP\n\\fB{}\\fR\n{}.\n.br\nFix: {}.",
             escape(reason.as_str()),
-            escape(&capitalise(reason.meaning()))
+            escape(&capitalise(reason.meaning())),
+            escape(reason.fix())
         );
     }
+    let _ = writeln!(o, ".SH NAMES");
+    let _ = writeln!(
+        o,
+        "User and group names are kept as Workbench gives them, in their case: \
+         posixUserName, else userName with any @domain removed (John.Smith from \
+         John.Smith@corp.example), and posixGroupName. Accepted are ASCII letters of \
+         either case, digits, '.', '_' and '-', at most 64 bytes (longer than useradd's \
+         32 because IdP user names are; utmp keeps 32, so last and who may show a longer \
+         name cut). Refused (invalid_name) is only what breaks tools or security: an \
+         empty name, '.' and '..', a leading '-' (read as an option), an all-digit name \
+         (read as an id by chown and id), ':', ',', '/', whitespace, control characters \
+         (control_character), anything else outside the accepted set, and the \
+         reserved\\-names (compared ignoring case). Lookups are exact and \
+         case-sensitive, as glibc's: John.Smith is not john.smith. A name not yet copied \
+         is asked of the server by posixUserName, then by userName eq \"name\" or \
+         userName sw \"name@\" (userName eq alone when the server refuses that filter)."
+    );
+    let _ = writeln!(o, ".SH TAKEN-OVER ACCOUNTS");
+    let _ = writeln!(
+        o,
+        "A directory user whose name and uid both equal a line of /etc/passwd is that \
+         local account taken over by Workbench, not a collision: the local line answers \
+         passwd and shadow (local accounts always win, and pam_unix checks the local \
+         password), no private group is made for it, and it keeps its directory group \
+         memberships (getent group and id show them). \\fBworkbench\\-cached status\\fR \
+         counts these as local_same_account, apart from refusals. A name or a uid that \
+         matches a local account in only one of the two is refused as \
+         collides_with_local. Taken-over accounts often have uids below 1000: lower \
+         min\\-uid to admit them (id_below_minimum otherwise)."
+    );
     let _ = writeln!(o, ".SH EXAMPLE");
     let _ = writeln!(o, ".nf");
     let _ = writeln!(o, ".RS");

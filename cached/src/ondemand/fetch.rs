@@ -84,32 +84,24 @@ pub fn fetch(od: &OnDemand, key: &LookupKey) -> FetchResult {
         return Err(FetchError::Backoff);
     }
     Counters::bump(&od.shared.counters.scim_lookups);
+    // Whether "no match" from the filters is an answer: false when the server could not
+    // filter by `userName sw` (a derived name cannot be found by `eq`).
+    let mut answered = true;
+    let mut by_name = |token: &BearerToken, name: &str| {
+        client.lookup_user_by_name(token, name).map(|found| {
+            answered = found.is_some();
+            found.unwrap_or_default()
+        })
+    };
     let result = match key {
-        LookupKey::UserName(name) => client
-            .lookup_user(&token, UserFilter::PosixUserName(name))
-            .and_then(|found| {
-                if found.is_empty() {
-                    // Users without posixUserName are named after userName (no domain).
-                    client.lookup_user(&token, UserFilter::UserName(name))
-                } else {
-                    Ok(found)
-                }
-            }),
+        LookupKey::UserName(name) => by_name(&token, name),
         LookupKey::Uid(uid) => client.lookup_user(&token, UserFilter::PosixUserId(*uid)),
         LookupKey::GroupName(name) => {
             client.lookup_group(&token, GroupFilter::PosixGroupName(name))
         }
         LookupKey::Gid(gid) => client.lookup_group(&token, GroupFilter::PosixGroupId(*gid)),
         LookupKey::Shadow(name) => match admin_token {
-            Some(admin) => client
-                .lookup_user(&admin, UserFilter::PosixUserName(name))
-                .and_then(|found| {
-                    if found.is_empty() {
-                        client.lookup_user(&admin, UserFilter::UserName(name))
-                    } else {
-                        Ok(found)
-                    }
-                }),
+            Some(admin) => by_name(&admin, name),
             None => Err(ScimError::Config("no usable admin token".into())),
         },
     };
@@ -166,13 +158,15 @@ pub fn fetch(od: &OnDemand, key: &LookupKey) -> FetchResult {
                         }
                     }
                     if matches!(key, LookupKey::UserName(_))
+                        && !answered
                         && od.shared.health().last_sync.is_none()
                     {
                         // A user without posixUserName is named after userName minus its
-                        // @domain, which no `eq` filter can find. Until a complete copy
-                        // has been seen, "none" for a name is therefore no answer: the
-                        // resolver says TRYAGAIN, never "no such user" for alice whose
-                        // userName is alice@example.com.
+                        // @domain, which only `userName sw "name@"` finds. When the server
+                        // cannot filter that way, until a complete copy has been seen
+                        // "none" for a name is no answer: the resolver says TRYAGAIN,
+                        // never "no such user" for alice whose userName is
+                        // alice@example.com.
                         log::debug!("{key}: no match by filter, and no complete copy yet");
                         return Ok(FetchOutcome::Unknown);
                     }
@@ -230,16 +224,7 @@ fn renumbered(
     map: impl Fn(&Value) -> Option<PosixUser>,
 ) -> Option<PosixUser> {
     let uid = cached.uid;
-    let by_posix = client
-        .lookup_user(token, UserFilter::PosixUserName(&cached.name))
-        .ok()?;
-    let found = if by_posix.is_empty() {
-        client
-            .lookup_user(token, UserFilter::UserName(&cached.name))
-            .ok()?
-    } else {
-        by_posix
-    };
+    let found = client.lookup_user_by_name(token, &cached.name).ok()??;
     let mut same: Vec<PosixUser> = found
         .iter()
         .filter_map(map)
@@ -285,6 +270,7 @@ fn apply(od: &OnDemand, compute: impl FnOnce(&Snapshot) -> Option<Change>) -> bo
     match change {
         Some(change) if !change.is_empty() => {
             od.shared.apply_change(&change);
+            od.forget_put(&change);
             true
         }
         _ => false,

@@ -52,6 +52,22 @@ impl NegativeCache {
         self.entries.pop(key);
     }
 
+    /// Forgets every "none" for a key that `present` now answers: a user, group or id
+    /// that arrived in a sync or an on-demand fetch (a just-in-time user) is served on
+    /// the next lookup, not left to expire. Returns how many were dropped.
+    pub fn forget_present(&mut self, present: impl Fn(&LookupKey) -> bool) -> usize {
+        let stale: Vec<LookupKey> = self
+            .entries
+            .iter()
+            .filter(|(k, _)| present(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &stale {
+            self.entries.pop(k);
+        }
+        stale.len()
+    }
+
     pub fn clear(&mut self) {
         self.entries.clear();
     }
@@ -78,5 +94,21 @@ mod tests {
         assert!(n.contains(&k, Duration::from_secs(30)));
         assert!(!n.contains(&k, Duration::ZERO));
         assert!(n.is_empty());
+    }
+
+    #[test]
+    fn arrived_entries_are_forgotten_others_kept() {
+        let mut n = NegativeCache::default();
+        let jit = LookupKey::UserName("jit".into());
+        let ghost = LookupKey::UserName("ghost".into());
+        n.insert(jit.clone());
+        n.insert(LookupKey::Uid(5123));
+        n.insert(ghost.clone());
+        let dropped = n.forget_present(|k| matches!(k, LookupKey::Uid(5123)) || k == &jit);
+        assert_eq!(dropped, 2);
+        let long = Duration::from_secs(3600);
+        assert!(!n.contains(&jit, long));
+        assert!(!n.contains(&LookupKey::Uid(5123), long));
+        assert!(n.contains(&ghost, long));
     }
 }

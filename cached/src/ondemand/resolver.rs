@@ -18,6 +18,7 @@ use super::query::Query;
 use super::single_flight::Joined;
 use super::state::OnDemand;
 use crate::cache::snapshot::Snapshot;
+use crate::directory::rules::is_reserved;
 use crate::posix::names::is_valid_posix_name;
 use crate::state::Counters;
 
@@ -55,7 +56,7 @@ fn impossible(od: &OnDemand, key: &LookupKey) -> bool {
     let config = od.shared.config();
     match key {
         LookupKey::UserName(n) | LookupKey::GroupName(n) | LookupKey::Shadow(n) => {
-            !is_valid_posix_name(n) || config.reserved_names.contains(n.as_str())
+            !is_valid_posix_name(n) || is_reserved(n, &config.reserved_names)
         }
         LookupKey::Uid(id) => *id < config.min_uid || *id == u32::MAX,
         LookupKey::Gid(id) => *id < config.min_gid || *id == u32::MAX,
@@ -71,11 +72,13 @@ fn locate(snap: &Snapshot, key: &LookupKey) -> Option<Option<EntryId>> {
             .map(|scim| scim.then_some(EntryId::Group(gid)))
     };
     match key {
+        // A taken-over local account is known (its memberships are served; its passwd
+        // line is the local one), so it never costs a server request.
         LookupKey::UserName(n) => snap.uid_of(n).map(|u| Some(EntryId::User(u))),
         LookupKey::Uid(u) => snap.has_uid(*u).then_some(Some(EntryId::User(*u))),
         LookupKey::GroupName(n) => snap.gid_of(n).and_then(group),
         LookupKey::Gid(g) => group(*g),
-        LookupKey::Shadow(n) => snap.has_shadow(n).then_some(None),
+        LookupKey::Shadow(n) => (snap.has_shadow(n) || snap.is_same_account(n)).then_some(None),
     }
 }
 
@@ -111,9 +114,16 @@ pub fn resolve(od: &Arc<OnDemand>, query: &Query, uid: u32) -> Resolution {
         // The user exists; its hash may still need fetching (a user added since the
         // last full copy).
         (None, Query::Shadow(name)) => {
-            if let Some(bytes) = query.read(&od.shared.snapshot()) {
-                // Another lookup fetched it meanwhile.
-                return Resolution::Found(bytes);
+            {
+                let snap = od.shared.snapshot();
+                if let Some(bytes) = query.read(&snap) {
+                    // Another lookup fetched it meanwhile.
+                    return Resolution::Found(bytes);
+                }
+                if snap.is_same_account(name) {
+                    // A taken-over account's hash is the local shadow line's.
+                    return Resolution::NotFound;
+                }
             }
             let key = LookupKey::Shadow(name.clone());
             match resolve_miss(od, &key, uid) {

@@ -76,6 +76,26 @@ impl OnDemand {
     pub fn set_client(&self, client: Option<ScimClient>) {
         *self.client.write().unwrap_or_else(|p| p.into_inner()) = client.map(Arc::new);
     }
+    /// After a full copy is served: every remembered "none" that the copy now answers is
+    /// dropped (a just-in-time user arriving in a sync is served on the next lookup, not
+    /// left to expire).
+    pub fn forget_answered(&self) {
+        let mut negative = self.negative();
+        let snap = self.shared.snapshot();
+        let dropped = negative.forget_present(|key| key.answered_by(&snap));
+        if dropped > 0 {
+            log::debug!("{dropped} remembered 'no such entry' answers dropped: the copy has them");
+        }
+    }
+
+    /// After a merge: the "none" remembered for the entries it put in is dropped.
+    pub fn forget_put(&self, change: &crate::directory::change::Change) {
+        let mut negative = self.negative();
+        for key in LookupKey::put_by(change) {
+            negative.remove(&key);
+        }
+    }
+
     pub fn tokens(&self) -> UsableTokens {
         self.tokens
             .read()

@@ -95,6 +95,32 @@ impl ScimClient {
         lookup_users(&self.transport, token, filter)
     }
 
+    /// The users who may be the one named `name`: by `posixUserName`, else by `userName`
+    /// equal to it or starting with `name@` (a name derived from `userName` minus its
+    /// domain; design.md §2) in one request. The caller maps each and keeps the exact
+    /// name (lookups are case-sensitive, like glibc's). A server that refuses that
+    /// filter (400: no `or` or no `sw`) is asked `userName eq` alone, and then "none" is
+    /// no answer for a derived name: `Ok(None)`, and the full copy is the answer.
+    pub fn lookup_user_by_name(
+        &self,
+        token: &BearerToken,
+        name: &str,
+    ) -> Result<Option<Vec<Value>>, ScimError> {
+        let found = self.lookup_user(token, UserFilter::PosixUserName(name))?;
+        if !found.is_empty() {
+            return Ok(Some(found));
+        }
+        match self.lookup_user(token, UserFilter::DerivedName(name)) {
+            Ok(found) => Ok(Some(found)),
+            Err(e) if e.is_bad_filter() => {
+                log::debug!("user {name}: userName eq … or sw … not usable ({e})");
+                let found = self.lookup_user(token, UserFilter::UserName(name))?;
+                Ok((!found.is_empty()).then_some(found))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The groups matching `filter` exactly; as [`ScimClient::lookup_user`].
     pub fn lookup_group(
         &self,

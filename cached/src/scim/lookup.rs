@@ -30,6 +30,12 @@ const MAX_FILTER_VALUE: usize = 1024;
 pub enum UserFilter<'a> {
     /// Core `userName` (as Workbench has it, often an e-mail address).
     UserName(&'a str),
+    /// Core `userName` equal to `<name>` or starting with `<name>@` (one request:
+    /// `userName eq "n" or userName sw "n@"`): the users whose POSIX name is derived
+    /// from `userName` minus any domain (`John.Smith` from `John.Smith@corp.example`),
+    /// which `eq` alone cannot find. `userName` is `caseExact=false` (RFC 7643), so the
+    /// server may match other cases: the caller keeps only the exact derived name.
+    DerivedName(&'a str),
     /// The extension's `posixUserName`.
     PosixUserName(&'a str),
     /// The extension's `posixUserId`.
@@ -49,12 +55,15 @@ pub enum GroupFilter<'a> {
 enum CompValue<'a> {
     Text(&'a str),
     Number(u32),
+    /// `eq` this text, or `sw` this text followed by `@`.
+    EqOrBeforeDomain(&'a str),
 }
 
 impl<'a> UserFilter<'a> {
     fn parts(&self) -> (String, CompValue<'a>) {
         match *self {
             UserFilter::UserName(v) => (USER_NAME.to_string(), CompValue::Text(v)),
+            UserFilter::DerivedName(v) => (USER_NAME.to_string(), CompValue::EqOrBeforeDomain(v)),
             UserFilter::PosixUserName(v) => (
                 format!("{USER_EXTENSION}:{POSIX_USER_NAME}"),
                 CompValue::Text(v),
@@ -86,9 +95,12 @@ impl<'a> GroupFilter<'a> {
 /// `compValue` by RFC 7159, so `"` and `\` are escaped exactly as JSON does). Control
 /// characters, empty and overlong values are refused: no directory name has them.
 fn filter_expression(attr: &str, value: &CompValue<'_>) -> Result<String, String> {
-    match value {
-        CompValue::Number(n) => Ok(format!("{attr} eq {n}")),
-        CompValue::Text(text) => {
+    let text = match value {
+        CompValue::Number(n) => return Ok(format!("{attr} eq {n}")),
+        CompValue::Text(text) | CompValue::EqOrBeforeDomain(text) => *text,
+    };
+    {
+        {
             if text.is_empty() {
                 return Err("empty value".to_string());
             }
@@ -99,7 +111,14 @@ fn filter_expression(attr: &str, value: &CompValue<'_>) -> Result<String, String
                 return Err("value contains control characters".to_string());
             }
             let quoted = serde_json::to_string(text).map_err(|e| e.to_string())?;
-            Ok(format!("{attr} eq {quoted}"))
+            match value {
+                CompValue::EqOrBeforeDomain(_) => {
+                    let prefix =
+                        serde_json::to_string(&format!("{text}@")).map_err(|e| e.to_string())?;
+                    Ok(format!("{attr} eq {quoted} or {attr} sw {prefix}"))
+                }
+                _ => Ok(format!("{attr} eq {quoted}")),
+            }
         }
     }
 }
@@ -184,6 +203,11 @@ mod tests {
         assert_eq!(
             filter_expression(&a, &v).unwrap(),
             r#"userName eq "alice@example.com""#
+        );
+        let (a, v) = UserFilter::DerivedName("John.Smith").parts();
+        assert_eq!(
+            filter_expression(&a, &v).unwrap(),
+            r#"userName eq "John.Smith" or userName sw "John.Smith@""#
         );
         let (a, v) = UserFilter::PosixUserId(1001).parts();
         assert_eq!(

@@ -12,7 +12,10 @@ use crate::text::rfc3339::{age_secs, rfc3339};
 pub fn build(od: &OnDemand, root: bool) -> Value {
     let shared = &od.shared;
     let config = shared.config();
-    let counts = shared.snapshot().counts();
+    let (counts, same_account) = {
+        let snap = shared.snapshot();
+        (snap.counts(), snap.same_account_names())
+    };
     let health = shared.health().clone();
     let c = &shared.counters;
     let lookups = c.lookups.load(Ordering::Relaxed);
@@ -54,6 +57,9 @@ pub fn build(od: &OnDemand, root: bool) -> Value {
             "shadow": counts.shadow,
         },
         "refused": Value::Object(refused),
+        // Local accounts taken over by Workbench (same name and uid): not refused, not
+        // counted in cached.users (the local line answers), directory groups kept.
+        "local_same_account": same_account.len(),
         "serving_stale": serving_stale,
         "empty_sync_pending": health.empty_pending,
         "lookups": lookups,
@@ -93,6 +99,7 @@ pub fn build(od: &OnDemand, root: bool) -> Value {
             .collect();
         if let Some(obj) = doc.as_object_mut() {
             obj.insert("refused_entries".into(), Value::Array(entries));
+            obj.insert("local_same_account_names".into(), json!(same_account));
         }
     }
     doc

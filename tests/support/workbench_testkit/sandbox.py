@@ -7,7 +7,10 @@ lists the built module (LD_LIBRARY_PATH never reaches setuid/setgid programs suc
 unix_chkpwd), and bind mounts over /etc/nsswitch.conf, /etc/pam.d, /etc/passwd and
 /etc/group. When the namespace ends, all of it is gone.
 
-Used as a library by tests/e2e/conftest.py and scripts/lib/demo.py:
+Used as a library by tests/e2e/conftest.py, scripts/lib/demo.py and scripts/lib/bench.py
+(tests/support/README.md: how they import it):
+
+    from workbench_testkit.sandbox import Daemon, FixtureServer, Sandbox
 
     sandbox = Sandbox(repo / "target/release/libnss_workbench.so").setup()
     scim = FixtureServer(repo, data_file, sandbox.workdir / "scim").start()
@@ -30,6 +33,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+# The fixture server's control client, tests/fixture/control.py (on the import path with
+# this package: pytest.ini, scripts/lib/pythonpath.sh).
+from control import FixtureControl
 
 DEFAULT_SOCKET = "/run/workbench-nss/socket"
 SOCKET_DIR = "/run/workbench-nss"
@@ -343,12 +350,13 @@ class FixtureServer:
     """The fixture SCIM server (tests/fixture/scim_server.py) on loopback."""
 
     def __init__(self, repo, data_file, workdir, max_page=None, unix=None, name="scim",
-                 tls_cert=None, tls_key=None):
+                 tls_cert=None, tls_key=None, eq_only=False):
         self.repo = Path(repo)
         self.tls_cert, self.tls_key = tls_cert, tls_key
         self.data_file = Path(data_file)
         self.workdir = _mkdir_public(workdir)
         self.max_page = max_page
+        self.eq_only = eq_only
         self.unix = unix
         self.name = name
         self.log_path = self.workdir / "server.log"
@@ -371,6 +379,8 @@ class FixtureServer:
         cmd += ["--unix", str(self.unix)] if self.unix else ["--listen", "127.0.0.1:0"]
         if self.max_page:
             cmd += ["--max-page", str(self.max_page)]
+        if self.eq_only:
+            cmd += ["--eq-only"]
         if self.tls_cert:
             cmd += ["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)]
         log = open(self.log_path, "a", encoding="utf-8")
@@ -400,12 +410,7 @@ class FixtureServer:
                          daemon=True).start()
         info = json.loads(ready_file.read_text(encoding="utf-8"))
         self.control_url = info.get("control")
-        try:
-            sys.path.insert(0, str(self.repo / "tests/fixture"))
-            from control import FixtureControl  # noqa: E402 (the colleague's client)
-            self.control = FixtureControl(self.control_url)
-        except ImportError:
-            self.control = None
+        self.control = FixtureControl(self.control_url)
         return self
 
     def stop(self):
@@ -444,7 +449,7 @@ class Daemon:
         self.start_env = {}
 
     def write_config(self):
-        lines = ["# written by tests/e2e/sandbox.py"]
+        lines = ["# written by tests/support/workbench_testkit/sandbox.py"]
         lines += [f"{k}={v}" for k, v in self.settings.items()]
         self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         os.chmod(self.config_path, 0o644)

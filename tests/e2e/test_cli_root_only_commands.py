@@ -1,7 +1,8 @@
-"""Operator commands (design.md §4, §7): `invalidate user|group NAME`, `invalidate --all`
-and `sync` work for root and are refused for anyone else with a clear message and a
-non-zero exit; `status` works for everyone. An invalidated entry is fetched again from
-the server (the fixture's counters show the filtered request) and served again."""
+"""The root-only CLI commands (design.md §4, §7): `invalidate user|group NAME`,
+`invalidate --all` and `sync` work for root and are refused for anyone else with a clear
+message and a non-zero exit; `status` works for everyone. An invalidated entry is
+fetched again from the server (the fixture's counters show the filtered request) and
+served again."""
 
 import re
 

@@ -3,8 +3,8 @@
 such connection is closed by the daemon, counted in `bad_requests` when it was bad
 input, and meanwhile other lookups keep answering promptly through glibc.
 
-Frames are written here by hand, per wire/src/frame.rs: u32 LE payload length, u8
-version (1), u8 tag, payload. A name is a u32 LE length and the bytes."""
+One hostile connection at a time; test_socket_many_hostile_clients.py is the crowd.
+Frames are written by hand (socket_clients.py, per wire/src/frame.rs)."""
 
 import socket
 import struct
@@ -14,32 +14,14 @@ import time
 import pytest
 
 from conftest import ALICE_LINE, show
-from sandbox import DEFAULT_SOCKET
+from socket_clients import TAG_PASSWD_BY_NAME, VERSION, connect, frame, name, read_response
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
-VERSION = 1
-TAG_PASSWD_BY_NAME = 1
 REQUEST_DEADLINE_S = 2.0   # cached/src/server/connection.rs: a started frame must finish
 BAD_INPUT_CLOSE_S = 1.0    # bad input is refused on sight
 LOOKUP_S = 1.0             # a cached lookup through glibc, with a wide margin
 MARGIN_S = 2.0
-
-
-def frame(tag, payload, version=VERSION, length=None):
-    n = len(payload) if length is None else length
-    return struct.pack("<IBB", n, version, tag) + payload
-
-
-def name(s):
-    b = s.encode() if isinstance(s, str) else s
-    return struct.pack("<I", len(b)) + b
-
-
-def connect():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    s.connect(DEFAULT_SOCKET)
-    return s
 
 
 def wait_eof(sock, bound):
@@ -58,22 +40,6 @@ def wait_eof(sock, bound):
             continue
         assert data == b"", f"the daemon answered a bad request: {data[:64]!r}"
         return time.monotonic() - t0
-
-
-def read_response(sock, bound=5.0):
-    sock.settimeout(bound)
-    head = b""
-    while len(head) < 6:
-        chunk = sock.recv(6 - len(head))
-        assert chunk, "EOF before a response header"
-        head += chunk
-    n, version, tag = struct.unpack("<IBB", head)
-    body = b""
-    while len(body) < n:
-        chunk = sock.recv(n - len(body))
-        assert chunk, "EOF inside a response"
-        body += chunk
-    return version, tag, body
 
 
 def bad_requests(daemon_status):

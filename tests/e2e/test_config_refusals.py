@@ -1,5 +1,7 @@
-"""A bad configuration (design.md §3): `serve` refuses to start, and its stderr names
-the file, the line, the key and the expected form. An unknown key is a warning only."""
+"""A bad configuration (design.md §3): `serve` and `check-config` refuse it, naming the
+file, the line, the key and the expected form; a file others can write is refused, one
+the daemon cannot read says how to fix it. An unknown key is a warning only, and the
+test configuration itself passes `check-config`."""
 
 import os
 import subprocess
@@ -7,7 +9,7 @@ import subprocess
 import pytest
 
 from conftest import ALICE_LINE, show
-from sandbox import BASE_ENV, Daemon, tail
+from workbench_testkit.sandbox import BASE_ENV, Daemon, tail
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
@@ -63,6 +65,22 @@ def test_bad_value_refuses_to_start(sandbox, daemon, key, value, expected):
                        capture_output=True, text=True, env=dict(BASE_ENV), timeout=15)
     assert c.returncode != 0, show(c)
     assert f"{path}:{lineno}: key '{key}'" in c.stdout + c.stderr, show(c)
+
+
+def test_check_config_accepts_the_test_config(daemon):
+    p = daemon.cli("check-config", "--config", str(daemon.config_path))
+    assert p.returncode == 0, show(p)
+
+
+def test_check_config_names_file_line_and_key(sandbox, daemon):
+    bad = Daemon(daemon.binary, sandbox.workdir / "badconf", daemon.server, enumerate="maybe")
+    path = bad.write_config()
+    lines = path.read_text().splitlines()
+    lineno = next(i for i, l in enumerate(lines, 1) if l.startswith("enumerate="))
+    p = bad.cli("check-config", "--config", str(path))
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, show(p)
+    assert str(path) in out and "enumerate" in out and str(lineno) in out, show(p)
 
 
 def test_line_without_equals_refuses_to_start(sandbox, daemon):

@@ -1,10 +1,10 @@
-"""workbench-cached's CLI contract (design.md §4): status --json, check-config,
-clean SIGTERM."""
+"""workbench-cached's CLI contract (design.md §4): `status` (--json fields, for anyone,
+never a token) and a clean SIGTERM. `check-config` is with the configuration refusals
+(test_config_refusals.py); `invalidate` and `sync` in test_cli_root_only_commands.py."""
 
 import pytest
 
 from conftest import show
-from sandbox import Daemon
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
@@ -33,22 +33,6 @@ def test_tokens_never_in_log_or_status(daemon, services):
     for path in (daemon.server.user_token_path, daemon.server.admin_token_path):
         token = path.read_text().strip()
         assert token not in status and token not in log, f"token from {path} leaked"
-
-
-def test_check_config_accepts_the_test_config(daemon):
-    p = daemon.cli("check-config", "--config", str(daemon.config_path))
-    assert p.returncode == 0, show(p)
-
-
-def test_check_config_names_file_line_and_key(sandbox, daemon):
-    bad = Daemon(daemon.binary, sandbox.workdir / "badconf", daemon.server, enumerate="maybe")
-    path = bad.write_config()
-    lines = path.read_text().splitlines()
-    lineno = next(i for i, l in enumerate(lines, 1) if l.startswith("enumerate="))
-    p = bad.cli("check-config", "--config", str(path))
-    out = p.stdout + p.stderr
-    assert p.returncode != 0, show(p)
-    assert str(path) in out and "enumerate" in out and str(lineno) in out, show(p)
 
 
 def test_sigterm_exits_zero(services, scim):

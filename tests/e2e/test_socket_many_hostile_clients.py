@@ -3,7 +3,8 @@ connections held open, a client sending one byte per second, a client sending ga
 and one sending frame headers that claim 4 GB, all at the same time. Meanwhile lookups
 through glibc keep answering within milliseconds and the daemon's memory stays bounded.
 
-test_socket_robustness.py covers each hostile connection alone; this is the crowd.
+test_socket_one_hostile_client.py covers each hostile connection alone; this is the
+crowd.
 The daemon here starts with the soft RLIMIT_NOFILE systemd gives a service by default
 (1024), as it would under packaging/workbench-cached.service."""
 
@@ -16,10 +17,9 @@ import time
 import pytest
 
 from conftest import ALICE_LINE, show
-from polling import wait_for
-from sandbox import DEFAULT_SOCKET
-from test_socket_robustness import (TAG_PASSWD_BY_NAME, connect, frame, name,
-                                    read_response)
+from socket_clients import (TAG_PASSWD_BY_NAME, connect, frame, held_connections, name,
+                            proc_status, read_response)
+from workbench_testkit.polling import wait_for
 
 pytestmark = pytest.mark.usefixtures("module_answers")
 
@@ -53,33 +53,8 @@ def daemon(services, scim):
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def proc_status(pid, field):
-    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError(f"{field} not in /proc/{pid}/status")
-
-
 def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def held_connections(pid):
-    """Client connections the daemon holds: its descriptors for sockets bound to the
-    daemon socket's path (accepted sockets share it), less the listener."""
-    with open("/proc/net/unix", encoding="utf-8") as f:
-        inodes = {l.split()[6] for l in f.readlines()[1:]
-                  if len(l.split()) >= 8 and l.split()[7] == DEFAULT_SOCKET}
-    held = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:[") and target[8:-1] in inodes:
-            held += 1
-    return held - 1
 
 
 class Hostile:
