@@ -9,14 +9,17 @@ line each, so the growth is visible:
   first_s      wall seconds from start to READY=1 (the first full copy)
   sync_cpu_s   the daemon's CPU seconds for it (utime + stime, all threads)
   second_s     wall seconds of a second full sync (`workbench-cached sync`)
-  rss_mib      RssAnon (anonymous resident memory) after the second sync, settled
-  peak_mib     VmHWM (peak resident memory) over both copies
+  rss1_mib     RssAnon (anonymous resident memory) after the first copy
+  rss_mib      RssAnon after the second sync, settled
+  peak1_mib    VmHWM (peak resident memory) over the first copy
+  peak_mib     VmHWM over both copies
   miss_ms      the daemon's CPU milliseconds per cache miss (users added on the server,
                each looked up once through getent; see bench_miss)
   listed       users `getent passwd` lists through the module (must equal users)
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -55,12 +58,16 @@ def measure_size(repo, sandbox, release, n_users, misses):
     server = FixtureServer(repo, data, work / "scim", max_page=PAGE).start(timeout=120)
     daemon = Daemon(release / "workbench-cached", work / "daemon", server, log_level="warn",
                     sync_interval=3600, page_size=PAGE)
+    for item in os.environ.get("WB_BENCH_DAEMON_ENV", "").split():
+        key, _, value = item.partition("=")
+        daemon.start_env[key] = value
     try:
         t0 = time.monotonic()
         daemon.start(timeout=600)
         first_s = time.monotonic() - t0
         pid = daemon.pid
         sync_cpu = bench_miss.cpu_seconds(pid)
+        mem_first = proc_status(pid)
         status = daemon.status()
         users = status["cached"]["users"]
         t1 = time.monotonic()
@@ -80,6 +87,8 @@ def measure_size(repo, sandbox, release, n_users, misses):
             "sync_cpu_s": round(sync_cpu, 2),
             "second_s": round(second_s, 2),
             "second_cpu_s": round(second_cpu, 2),
+            "rss_first_mib": round(mem_first["RssAnon"], 1),
+            "peak_first_mib": round(mem_first["VmHWM"], 1),
             "rss_mib": round(mem["RssAnon"], 1),
             "peak_mib": round(mem["VmHWM"], 1),
             "miss_ms": round(miss["miss_cpu_ms_per_lookup"], 2),
@@ -92,12 +101,13 @@ def measure_size(repo, sandbox, release, n_users, misses):
 
 def run(repo, sandbox, release, sizes, misses):
     rows = []
-    print(f"{'users':>8} {'first_s':>8} {'sync_cpu_s':>10} {'second_s':>9} {'rss_mib':>8} "
-          f"{'peak_mib':>9} {'miss_ms':>8} {'listed':>8}", flush=True)
+    print(f"{'users':>8} {'first_s':>8} {'sync_cpu_s':>10} {'second_s':>9} {'rss1_mib':>9} "
+          f"{'rss_mib':>8} {'peak1_mib':>10} {'peak_mib':>9} {'miss_ms':>8} {'listed':>8}",
+          flush=True)
     for n in sizes:
         r = measure_size(repo, sandbox, release, n, misses)
         rows.append(r)
         print(f"{r['users']:>8} {r['first_s']:>8} {r['sync_cpu_s']:>10} {r['second_s']:>9} "
-              f"{r['rss_mib']:>8} {r['peak_mib']:>9} {r['miss_ms']:>8} {r['listed']:>8}",
-              flush=True)
+              f"{r['rss_first_mib']:>9} {r['rss_mib']:>8} {r['peak_first_mib']:>10} "
+              f"{r['peak_mib']:>9} {r['miss_ms']:>8} {r['listed']:>8}", flush=True)
     return rows

@@ -45,7 +45,7 @@ fn dir() -> Directory {
 
 #[test]
 fn keyed_lookups() {
-    let s = Snapshot::from_directory(&dir());
+    let s = Snapshot::from_directory(dir());
     let rec = PasswdRecord::decode(s.passwd_record_by_name("alice").unwrap()).unwrap();
     assert_eq!(rec.uid, 1001);
     assert_eq!(rec.passwd, b"x");
@@ -56,14 +56,15 @@ fn keyed_lookups() {
     assert_eq!(s.memberships("alice").unwrap(), vec![1001, 2001]);
     assert_eq!(s.memberships("bob").unwrap(), vec![2001]);
     assert!(s.memberships("devs").is_none());
-    let sh = ShadowRecord::decode(s.shadow_record("alice").unwrap()).unwrap();
+    let record = s.shadow_record("alice").unwrap();
+    let sh = ShadowRecord::decode(&record).unwrap();
     assert_eq!(sh.lstchg, -1);
     assert!(s.shadow_record("bob").is_none());
 }
 
 #[test]
 fn pages_walk_in_key_order() {
-    let s = Snapshot::from_directory(&dir());
+    let s = Snapshot::from_directory(dir());
     let p1 = s.passwd_page(None, 1, usize::MAX);
     assert_eq!(p1.records.len(), 1);
     assert_eq!(p1.last_key, Some(1001));
@@ -75,7 +76,8 @@ fn pages_walk_in_key_order() {
     assert!(p3.records.is_empty());
     assert!(p3.done);
     // Shadow pages are keyed by the owner's uid and skip users without a hash.
-    let sh = s.shadow_page(None, 10, usize::MAX);
+    let mut buf = Vec::new();
+    let sh = s.shadow_page(None, 10, usize::MAX, &mut buf);
     assert_eq!(
         (sh.records.len(), sh.last_key, sh.done),
         (1, Some(1001), true)
@@ -85,7 +87,7 @@ fn pages_walk_in_key_order() {
 #[test]
 fn round_trips_a_full_copy() {
     let d = dir();
-    assert_eq!(Snapshot::from_directory(&d).to_directory(), d);
+    assert_eq!(Snapshot::from_directory(d.clone()).to_directory(), d);
 }
 
 /// A tiny deterministic generator (xorshift), so the test needs no extra crate.
@@ -113,7 +115,7 @@ fn merges_applied_in_place_match_the_reference_copy() {
         "ann", "ben", "cy", "di", "ed", "team", "devs", "ops", "fay", "gus",
     ];
     let mut reference = Directory::default();
-    let mut snap = Snapshot::from_directory(&reference);
+    let mut snap = Snapshot::from_directory(reference.clone());
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for step in 0..4000 {
         let name = names[rng.below(names.len() as u32) as usize];
@@ -172,8 +174,8 @@ fn merges_applied_in_place_match_the_reference_copy() {
             .sort_by_key(|s| reference.user_by_name(&s.name).map(|u| u.uid));
         assert_eq!(snap.to_directory(), expected, "step {step}: {change:?}");
         for u in &reference.users {
-            assert_eq!(snap.user_by_name(&u.name), Some(u));
-            assert_eq!(snap.user_by_scim_id(&u.scim_id), Some(u));
+            assert_eq!(snap.user_by_name(&u.name).as_ref(), Some(u));
+            assert_eq!(snap.user_by_scim_id(&u.scim_id).as_ref(), Some(u));
             assert_eq!(snap.users_with_gid(u.gid), reference.users_with_gid(u.gid));
             assert_eq!(
                 snap.groups_listing(&u.name),
@@ -181,7 +183,110 @@ fn merges_applied_in_place_match_the_reference_copy() {
             );
         }
         for g in &reference.groups {
-            assert_eq!(snap.group_by_name(&g.name), Some(g));
+            assert_eq!(snap.group_by_name(&g.name).as_ref(), Some(g));
+            assert_eq!(snap.gid_of_group(&g.name), Some(g.gid));
+            assert_eq!(
+                snap.group_summary(g.gid).map(|s| s.name),
+                Some(g.name.clone())
+            );
         }
     }
+}
+
+/// Memory of a 100,000-user snapshot (run by hand: `cargo test --release -p cached
+/// snapshot_memory -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn snapshot_memory() {
+    fn rss_anon_kib() -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        s.lines()
+            .find(|l| l.starts_with("RssAnon:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+    let n = 100_000u32;
+    let mut dir = Directory::default();
+    for i in 0..n {
+        let mut u = user(&format!("u{i:06}"), 10_000 + i, 10_000 + i);
+        u.scim_id = format!("id-u{i:06}");
+        u.gecos = format!("User {i:06}");
+        dir.users.push(u);
+        dir.shadow.push(ShadowEntry {
+            name: format!("u{i:06}"),
+            pwdp: format!("$6$saltsaltsaltsalt${}", "h".repeat(86)),
+        });
+    }
+    for j in 0..10_000u32 {
+        dir.groups.push(PosixGroup {
+            scim_id: format!("id-g{j:05}"),
+            name: format!("grp{j:05}"),
+            gid: 200_000 + j,
+            members: (0..25)
+                .map(|k| format!("u{:06}", (j * 25 + k) % n))
+                .collect(),
+        });
+    }
+    let before = rss_anon_kib();
+    let snap = Snapshot::from_directory(dir);
+    // SAFETY: malloc_trim has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let after = rss_anon_kib();
+    println!(
+        "snapshot of {} users: RssAnon {} MiB before, {} MiB after (directory freed); \
+         record buffer {} MiB",
+        snap.counts().users,
+        before / 1024,
+        after / 1024,
+        snap.record_bytes() / (1 << 20)
+    );
+    // The same snapshot built again with no directory around it: its own size.
+    let again = Snapshot::from_directory(snap.to_directory());
+    drop(snap);
+    // SAFETY: as above.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    println!("rebuilt alone: RssAnon {} MiB", rss_anon_kib() / 1024);
+    drop(again);
+    // SAFETY: as above.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    println!("nothing: RssAnon {} MiB", rss_anon_kib() / 1024);
+}
+
+/// Merges that replace large records leave garbage; past half the buffer it is
+/// compacted, and every record, name, member and hash still reads back the same.
+#[test]
+fn compaction_keeps_every_record() {
+    let mut reference = dir();
+    let mut snap = Snapshot::from_directory(dir());
+    for round in 0..40 {
+        let mut alice = reference.users[0].clone();
+        alice.gecos = format!("{round} {}", "g".repeat(60_000));
+        let change = Change {
+            edits: vec![
+                Edit::PutUser(alice),
+                Edit::PutShadow(ShadowEntry {
+                    name: "alice".into(),
+                    pwdp: format!("$6${round}$h"),
+                }),
+            ],
+        };
+        reference.apply(&change);
+        snap.apply(&change);
+    }
+    let (used, garbage) = snap.heap.sizes();
+    assert!(
+        used < 40 * 60_000 / 2,
+        "compacted: {used} bytes, {garbage} garbage"
+    );
+    assert_eq!(snap.to_directory(), reference);
+    assert_eq!(snap.memberships("alice").unwrap(), vec![1001, 2001]);
+    assert_eq!(snap.shadow_of("alice").unwrap().pwdp, "$6$39$h".to_string());
 }

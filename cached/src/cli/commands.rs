@@ -338,7 +338,16 @@ pub fn render_sync(doc: &Value) -> String {
             if let Some(list) = s(doc, &["changes", kind, change]).as_array() {
                 if !list.is_empty() {
                     let names: Vec<String> = list.iter().map(text).collect();
-                    out.push_str(&format!("{kind} {change}: {}\n", names.join(" ")));
+                    let total = s(doc, &["changes", kind, "counts", change])
+                        .as_u64()
+                        .unwrap_or(names.len() as u64);
+                    let more = total.saturating_sub(names.len() as u64);
+                    let tail = if more > 0 {
+                        format!(" … and {more} more")
+                    } else {
+                        String::new()
+                    };
+                    out.push_str(&format!("{kind} {change}: {}{tail}\n", names.join(" ")));
                 }
             }
         }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
 
+use crate::cache::snapshot::Snapshot;
 use crate::cache::store::Store;
 use crate::config::Config;
 use crate::daemon::token_slots::TokenSlot;
@@ -20,7 +21,7 @@ use crate::directory::mapping::{
     build_directory_mapped, keep_shadow_fields, map_arrived_group, map_user,
 };
 use crate::directory::merge;
-use crate::directory::model::{Directory, EntryKind};
+use crate::directory::model::{Directory, EntryKind, PosixGroup, PosixUser};
 use crate::directory::view::DirectoryView;
 use crate::ondemand::state::OnDemand;
 use crate::ondemand::state::UsableTokens;
@@ -244,7 +245,6 @@ impl Syncer {
 
     fn attempt(&mut self) -> (bool, Value) {
         let started = Instant::now();
-        let before = self.shared.served_directory();
         let result = self.fetch_and_apply();
         let now = SystemTime::now();
         self.publish_tokens();
@@ -258,13 +258,13 @@ impl Syncer {
                 h.consecutive_failures = 0;
                 h.empty_pending = false;
                 drop(h);
-                let after = self.shared.served_directory();
+                let counts = self.shared.snapshot().counts();
                 let report = json!({
                     "ok": true,
                     "duration_ms": started.elapsed().as_millis() as u64,
-                    "users": after.users.len(),
-                    "groups": after.groups.len(),
-                    "changes": diff(&before, &after),
+                    "users": counts.users,
+                    "groups": counts.groups,
+                    "changes": applied.changes,
                     "refused": after_refused_total(&self.shared),
                     "shadow": if applied.shadow_updated { "updated" } else { "kept" },
                     "bytes": applied.bytes,
@@ -384,35 +384,43 @@ impl Syncer {
         );
         let mut dir =
             build_directory_mapped(users, groups, admin_users.as_deref(), &config, &local);
+        let shadow_updated = admin_users.is_some();
+        // Freed before the snapshot is built, not after: nothing of the sync's
+        // intermediate data should sit among the snapshot's allocations.
+        drop(admin_users);
         if dir.users.is_empty() && !self.shared.snapshot().has_no_users() && !self.empty_seen {
             self.empty_seen = true;
             return Err(SyncError::WouldEmpty);
         }
         self.empty_seen = false;
-        let shadow_updated = admin_users.is_some();
         if !shadow_updated {
             // Keep the hashes we had for users that still exist.
             let served = self.shared.snapshot();
             dir.shadow = dir
                 .users
                 .iter()
-                .filter_map(|u| served.shadow_of(&u.name).cloned())
+                .filter_map(|u| served.shadow_of(&u.name))
                 .collect();
         }
         self.store
             .replace_all(&dir, shadow_updated, SystemTime::now())
             .map_err(SyncError::Store)?;
         self.record_refusals(&dir);
-        {
+        let changes = {
             let _apply = self.shared.apply_lock();
+            // What changed against what was served until now (merges included), read
+            // from the served snapshot: no second copy of the directory is made.
+            let changes = diff(&self.shared.snapshot(), &dir);
             self.shared.serve(dir);
             self.od.forget_answered();
             self.od.freshness().reset();
-        }
+            changes
+        };
         Ok(Applied {
             shadow_updated,
             admin_error,
             bytes: budget.used_bytes(),
+            changes,
         })
     }
 
@@ -598,6 +606,8 @@ struct Applied {
     admin_error: Option<String>,
     /// Response bytes the sync read (against `sync-max-bytes`).
     bytes: u64,
+    /// Users and groups added, removed and changed, by name.
+    changes: Value,
 }
 
 fn after_refused_total(shared: &Shared) -> u64 {
@@ -605,40 +615,59 @@ fn after_refused_total(shared: &Shared) -> u64 {
 }
 
 /// What changed between two copies, by name, for `workbench-cached sync`.
-fn diff(before: &Directory, after: &Directory) -> Value {
-    use std::collections::BTreeMap;
+/// Most names listed per kind of change in a sync report (the counts are always whole):
+/// a first copy of 100,000 users would otherwise keep a report of megabytes.
+const REPORT_NAMES: usize = 1000;
+
+/// Names added, removed and changed between the served copy and the next one, sorted,
+/// at most [`REPORT_NAMES`] of each with the full counts. The served copy is walked once,
+/// an entry at a time; the next copy is indexed by name.
+fn diff(before: &Snapshot, after: &Directory) -> Value {
+    use std::collections::HashMap;
     fn changes<T: PartialEq>(
-        old: BTreeMap<&str, &T>,
-        new: BTreeMap<&str, &T>,
+        old: impl Iterator<Item = (String, T)>,
+        new: &HashMap<&str, &T>,
     ) -> (Vec<String>, Vec<String>, Vec<String>) {
-        let added = new
+        let (mut removed, mut changed) = (Vec::new(), Vec::new());
+        let mut seen = std::collections::HashSet::new();
+        for (name, entry) in old {
+            match new.get(name.as_str()) {
+                None => removed.push(name.clone()),
+                Some(now) if **now != entry => changed.push(name.clone()),
+                Some(_) => {}
+            }
+            seen.insert(name);
+        }
+        let mut added: Vec<String> = new
             .keys()
-            .filter(|k| !old.contains_key(*k))
+            .filter(|k| !seen.contains(**k))
             .map(|k| k.to_string())
             .collect();
-        let removed = old
-            .keys()
-            .filter(|k| !new.contains_key(*k))
-            .map(|k| k.to_string())
-            .collect();
-        let changed = new
-            .iter()
-            .filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v))
-            .map(|(k, _)| k.to_string())
-            .collect();
+        added.sort();
+        removed.sort();
+        changed.sort();
         (added, removed, changed)
     }
-    let (ua, ur, uc) = changes(
-        before.users.iter().map(|u| (u.name.as_str(), u)).collect(),
-        after.users.iter().map(|u| (u.name.as_str(), u)).collect(),
-    );
-    let (ga, gr, gc) = changes(
-        before.groups.iter().map(|g| (g.name.as_str(), g)).collect(),
-        after.groups.iter().map(|g| (g.name.as_str(), g)).collect(),
-    );
+    let users: HashMap<&str, &PosixUser> =
+        after.users.iter().map(|u| (u.name.as_str(), u)).collect();
+    let (ua, ur, uc) = changes(before.users().map(|u| (u.name.clone(), u)), &users);
+    drop(users);
+    let groups: HashMap<&str, &PosixGroup> =
+        after.groups.iter().map(|g| (g.name.as_str(), g)).collect();
+    let (ga, gr, gc) = changes(before.groups().map(|g| (g.name.clone(), g)), &groups);
+    fn listed(mut names: Vec<String>) -> (usize, Vec<String>) {
+        let n = names.len();
+        names.truncate(REPORT_NAMES);
+        (n, names)
+    }
+    let section = |a, r, c| {
+        let ((na, a), (nr, r), (nc, c)) = (listed(a), listed(r), listed(c));
+        json!({"added": a, "removed": r, "changed": c,
+               "counts": {"added": na, "removed": nr, "changed": nc}})
+    };
     json!({
-        "users": {"added": ua, "removed": ur, "changed": uc},
-        "groups": {"added": ga, "removed": gr, "changed": gc},
+        "users": section(ua, ur, uc),
+        "groups": section(ga, gr, gc),
     })
 }
 

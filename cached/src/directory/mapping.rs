@@ -58,7 +58,9 @@ pub fn build_directory(
         .iter()
         .map(|v| map_arrived_group(v, cfg, local))
         .collect();
-    build_directory_mapped(mapped, groups, admin_users, cfg, local)
+    let admin: Option<Vec<AdminFields>> =
+        admin_users.map(|a| a.iter().cloned().map(keep_shadow_fields).collect());
+    build_directory_mapped(mapped, groups, admin.as_deref(), cfg, local)
 }
 
 /// One User resource as [`map_user`] left it: the user, or why it was refused. A sync
@@ -90,7 +92,7 @@ pub fn map_arrived_group(v: &Value, cfg: &Config, local: &LocalAccounts) -> Arri
 pub fn build_directory_mapped(
     users: Vec<MappedUser>,
     groups: Vec<ArrivedGroup>,
-    admin_users: Option<&[Value]>,
+    admin_users: Option<&[AdminFields]>,
     cfg: &Config,
     local: &LocalAccounts,
 ) -> Directory {
@@ -558,6 +560,7 @@ fn group_fields(
 }
 
 /// What the admin copy says about one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum AdminShadow {
     /// No usable hash (absent, null, empty, `*`).
     None,
@@ -568,7 +571,8 @@ enum AdminShadow {
 /// The shadow entry of one valid user from an admin-token lookup (the on-demand path);
 /// the same rules as a full copy.
 pub fn map_shadow(user: &PosixUser, admin: &[Value], refused: &mut Vec<Refusal>) -> ShadowEntry {
-    build_shadow(std::slice::from_ref(user), admin, refused)
+    let admin: Vec<AdminFields> = admin.iter().cloned().map(keep_shadow_fields).collect();
+    build_shadow(std::slice::from_ref(user), &admin, refused)
         .pop()
         .unwrap_or_else(|| ShadowEntry {
             name: user.name.clone(),
@@ -576,58 +580,56 @@ pub fn map_shadow(user: &PosixUser, admin: &[Value], refused: &mut Vec<Refusal>)
         })
 }
 
-/// What shadow data is built from in an admin-token User resource: `id`, `active` and
-/// the Workbench extension's `shadowPassword` (the extension kept as it is when it is
-/// not an object, so that the shadow mapping still reports it). The sync keeps only this of
-/// each resource as its page arrives.
-pub fn keep_shadow_fields(v: Value) -> Value {
-    let Value::Object(mut obj) = v else {
-        return v;
-    };
-    let mut kept = Map::new();
-    for key in [attr::ID, attr::ACTIVE] {
-        if let Some(x) = obj.remove(key) {
-            kept.insert(key.to_string(), x);
-        }
-    }
-    if let Some(ext) = obj.remove(attr::USER_EXTENSION) {
-        let ext = match ext {
-            Value::Object(mut ext) => {
-                let mut hash = Map::new();
-                if let Some(h) = ext.remove(attr::SHADOW_PASSWORD) {
-                    hash.insert(attr::SHADOW_PASSWORD.to_string(), h);
-                }
-                Value::Object(hash)
-            }
-            other => other,
+/// What shadow data is built from in one admin-token User resource: its `id`, whether
+/// it is `active` (absent counts as active, anything but `true` as not), and the Workbench
+/// extension's `shadowPassword`, judged as it arrives. The sync keeps only this of each
+/// resource as its page arrives: about 200 bytes a user, where the JSON it comes from,
+/// kept as a value, took over a kilobyte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminFields {
+    id: Option<String>,
+    active: bool,
+    shadow: AdminShadow,
+}
+
+/// Keeps [`AdminFields`] of one admin-token User resource (nothing of anything that is
+/// not an object).
+pub fn keep_shadow_fields(v: Value) -> AdminFields {
+    let Value::Object(obj) = v else {
+        return AdminFields {
+            id: None,
+            active: true,
+            shadow: AdminShadow::None,
         };
-        kept.insert(attr::USER_EXTENSION.to_string(), ext);
+    };
+    let id = match get(&obj, attr::ID) {
+        Some(Value::String(id)) => Some(id.clone()),
+        _ => None,
+    };
+    AdminFields {
+        id,
+        active: !matches!(get(&obj, attr::ACTIVE), Some(v) if v != &Value::Bool(true)),
+        shadow: admin_hash(&obj),
     }
-    Value::Object(kept)
 }
 
 /// One shadow entry per valid user (in `users` order).
 fn build_shadow(
     users: &[PosixUser],
-    admin: &[Value],
+    admin: &[AdminFields],
     refused: &mut Vec<Refusal>,
 ) -> Vec<ShadowEntry> {
-    let mut by_id: HashMap<&str, Vec<&Map<String, Value>>> = HashMap::new();
-    for v in admin {
-        if let Some(obj) = v.as_object() {
-            if let Some(Value::String(id)) = get(obj, attr::ID) {
-                by_id.entry(id.as_str()).or_default().push(obj);
-            }
+    let mut by_id: HashMap<&str, Vec<&AdminFields>> = HashMap::new();
+    for fields in admin {
+        if let Some(id) = &fields.id {
+            by_id.entry(id.as_str()).or_default().push(fields);
         }
     }
     let mut shadow = Vec::with_capacity(users.len());
     for u in users {
         let (found, admin_active) = match by_id.get(u.scim_id.as_str()).map(Vec::as_slice) {
             None | Some([]) => (AdminShadow::None, true),
-            Some([obj]) => {
-                let active = !matches!(get(obj, attr::ACTIVE), Some(v) if v != &Value::Bool(true));
-                (admin_hash(obj), active)
-            }
+            Some([fields]) => (fields.shadow.clone(), fields.active),
             Some(many) => (
                 AdminShadow::Bad(format!(
                     "the admin copy holds {} resources with this id",

@@ -553,8 +553,11 @@ fn shadow_entries() {
     let d = build_directory(&users, &[], Some(&admin), &cfg(), &local());
     // The sync keeps only keep_shadow_fields of each admin resource: same result,
     // refusals included (an extension that is not an object among the shapes below).
-    let mut shaped_admin: Vec<Value> = admin.iter().cloned().map(keep_shadow_fields).collect();
-    shaped_admin.push(json!({"id": "11", USER_EXTENSION: "not an object"}));
+    let mut shaped_admin: Vec<AdminFields> =
+        admin.iter().cloned().map(keep_shadow_fields).collect();
+    shaped_admin.push(keep_shadow_fields(
+        json!({"id": "11", USER_EXTENSION: "not an object"}),
+    ));
     let mut with_11 = users.clone();
     with_11.push(user("11", "kim", 2010));
     let plain = build_directory(
@@ -570,14 +573,19 @@ fn shadow_entries() {
         &cfg(),
         &local(),
     );
-    let shaped = build_directory(&with_11, &[], Some(&shaped_admin), &cfg(), &local());
+    let mapped = with_11
+        .iter()
+        .map(|v| map_user(v, &cfg(), &local()))
+        .collect();
+    let shaped = build_directory_mapped(mapped, vec![], Some(&shaped_admin), &cfg(), &local());
     assert_eq!(plain.shadow, shaped.shadow);
     assert_eq!(reasons(&plain), reasons(&shaped));
     assert!(reasons(&shaped).contains(&("11".into(), RefusalReason::BadShadow)));
     let kept = keep_shadow_fields(admin[0].clone());
     assert_eq!(
         kept,
-        json!({"id": "1", "active": true, USER_EXTENSION: {"shadowPassword": HASH}}),
+        keep_shadow_fields(json!({"id": "1", "active": true,
+                                  USER_EXTENSION: {"shadowPassword": HASH}})),
         "nothing but id, active and the hash"
     );
     let s: Vec<_> = d

@@ -20,7 +20,7 @@ use super::model::{Directory, EntryKind, PosixGroup, PosixUser, Refusal, ShadowE
 use super::overlay::Overlay;
 use super::rules::{self, GroupSpace};
 use super::validate::{check_home, Problem};
-use super::view::DirectoryView;
+use super::view::{DirectoryView, GroupSummary};
 use crate::config::Config;
 
 /// What merging one entry would do. `C` is the change ([`Change`]); tests use the copy
@@ -49,10 +49,10 @@ pub struct ViewSpace<'a, V: DirectoryView + ?Sized>(pub &'a V);
 
 impl<V: DirectoryView + ?Sized> GroupSpace for ViewSpace<'_, V> {
     fn gid_taken(&self, gid: u32) -> bool {
-        self.0.group_by_gid(gid).is_some() || self.0.gid_claimed_by_refused_group(gid)
+        self.0.group_summary(gid).is_some() || self.0.gid_claimed_by_refused_group(gid)
     }
     fn name_taken(&self, name: &str) -> bool {
-        self.0.group_by_name(name).is_some()
+        self.0.gid_of_group(name).is_some()
     }
     fn users_with_gid(&self, gid: u32) -> usize {
         self.0.users_with_gid(gid)
@@ -67,17 +67,17 @@ pub fn merge_user(
     private_groups: bool,
     local: &LocalAccounts,
 ) -> Merge {
-    if dir.user_by_uid(user.uid) == Some(user) {
+    if dir.user_by_uid(user.uid).as_ref() == Some(user) {
         return Merge::Unchanged;
     }
-    let held_by_other = |u: Option<&PosixUser>| u.is_some_and(|u| u.scim_id != user.scim_id);
+    let held_by_other = |u: Option<PosixUser>| u.is_some_and(|u| u.scim_id != user.scim_id);
     if held_by_other(dir.user_by_name(&user.name)) || held_by_other(dir.user_by_uid(user.uid)) {
         return Merge::Conflict;
     }
     let mut next = Overlay::new(dir);
     if let Some(old) = dir.user_by_scim_id(&user.scim_id) {
         next.remove_user(old.uid);
-        drop_private_group(&mut next, old);
+        drop_private_group(&mut next, &old);
         if old.name != user.name {
             next.remove_shadow(&old.name);
             rename_member(&mut next, &old.name, Some(&user.name));
@@ -97,25 +97,27 @@ pub fn merge_user(
 /// Merges one valid SCIM group (members already resolved to names). It replaces a user
 /// private group with its name or gid, as in a full copy where SCIM groups come first.
 pub fn merge_group(dir: &impl DirectoryView, group: &PosixGroup) -> Merge {
-    if dir.group_by_gid(group.gid) == Some(group) {
+    if dir.group_by_gid(group.gid).as_ref() == Some(group) {
         return Merge::Unchanged;
     }
-    let held_by_other = |g: Option<&PosixGroup>| {
-        g.is_some_and(|g| !g.scim_id.is_empty() && g.scim_id != group.scim_id)
-    };
-    if held_by_other(dir.group_by_name(&group.name)) || held_by_other(dir.group_by_gid(group.gid)) {
+    // The groups holding its name or gid, read without their members.
+    let holders: Vec<(u32, GroupSummary)> = [dir.gid_of_group(&group.name), Some(group.gid)]
+        .into_iter()
+        .flatten()
+        .filter_map(|gid| dir.group_summary(gid).map(|s| (gid, s)))
+        .collect();
+    if holders
+        .iter()
+        .any(|(_, s)| !s.is_private() && s.scim_id != group.scim_id)
+    {
         return Merge::Conflict;
     }
     let mut next = Overlay::new(dir);
     if let Some(old) = dir.group_by_scim_id(&group.scim_id) {
         next.remove_group(old.gid);
     }
-    for private in [dir.group_by_name(&group.name), dir.group_by_gid(group.gid)]
-        .into_iter()
-        .flatten()
-        .filter(|g| g.scim_id.is_empty())
-    {
-        next.remove_group(private.gid);
+    for (gid, _) in holders.iter().filter(|(_, s)| s.is_private()) {
+        next.remove_group(*gid);
     }
     next.put_group(group.clone());
     Merge::Changed(next.into_change())
@@ -123,7 +125,7 @@ pub fn merge_group(dir: &impl DirectoryView, group: &PosixGroup) -> Merge {
 
 /// Merges the shadow entry of a cached user.
 pub fn merge_shadow(dir: &impl DirectoryView, entry: &ShadowEntry) -> Merge {
-    if dir.shadow_of(&entry.name) == Some(entry) {
+    if dir.shadow_of(&entry.name).as_ref() == Some(entry) {
         return Merge::Unchanged;
     }
     let mut next = Overlay::new(dir);
@@ -153,7 +155,7 @@ pub fn remove(dir: &impl DirectoryView, gone: Gone<'_>) -> Option<Change> {
                 _ => None,
             }?;
             next.remove_user(old.uid);
-            drop_private_group(&mut next, old);
+            drop_private_group(&mut next, &old);
             next.remove_shadow(&old.name);
             rename_member(&mut next, &old.name, None);
             let same = dir.same_accounts();
@@ -162,13 +164,15 @@ pub fn remove(dir: &impl DirectoryView, gone: Gone<'_>) -> Option<Change> {
             }
         }
         Gone::GroupName(_) | Gone::Gid(_) => {
-            let old = match gone {
-                Gone::GroupName(n) => dir.group_by_name(n),
-                Gone::Gid(id) => dir.group_by_gid(id),
+            let gid = match gone {
+                Gone::GroupName(n) => dir.gid_of_group(n),
+                Gone::Gid(id) => Some(id),
                 _ => None,
+            }?;
+            if dir.group_summary(gid)?.is_private() {
+                return None;
             }
-            .filter(|g| !g.scim_id.is_empty())?;
-            next.remove_group(old.gid);
+            next.remove_group(gid);
         }
     }
     Some(next.into_change())
@@ -181,7 +185,7 @@ fn rename_member<V: DirectoryView + ?Sized>(
     new: Option<&str>,
 ) {
     for gid in next.groups_listing(old) {
-        let Some(mut g) = next.group_by_gid(gid).cloned() else {
+        let Some(mut g) = next.group_by_gid(gid) else {
             continue;
         };
         match new {
@@ -201,8 +205,8 @@ fn rename_member<V: DirectoryView + ?Sized>(
 /// Drops `user`'s private group (a group without SCIM id with its name and gid).
 fn drop_private_group<V: DirectoryView + ?Sized>(next: &mut Overlay<'_, V>, user: &PosixUser) {
     let owned = next
-        .group_by_gid(user.gid)
-        .is_some_and(|g| g.scim_id.is_empty() && g.name == user.name);
+        .group_summary(user.gid)
+        .is_some_and(|g| g.is_private() && g.name == user.name);
     if owned {
         next.remove_group(user.gid);
     }
@@ -222,7 +226,7 @@ fn mark_same_accounts<V: DirectoryView + ?Sized>(
         .iter()
         .filter(|name| {
             next.user_by_name(name)
-                .is_some_and(|u| rules::is_same_account(u, local))
+                .is_some_and(|u| rules::is_same_account(&u, local))
         })
         .cloned()
         .collect();
@@ -255,16 +259,20 @@ fn drop_invalid_private_groups<V: DirectoryView + ?Sized>(
     gid: u32,
     local: &LocalAccounts,
 ) {
-    let is_private = |g: Option<&PosixGroup>| g.filter(|g| g.scim_id.is_empty()).map(|g| g.gid);
+    let private_at = |gid: u32| {
+        next.group_summary(gid)
+            .is_some_and(|g| g.is_private())
+            .then_some(gid)
+    };
     let mut doomed = Vec::new();
     if next.users_with_gid(gid) > 1 {
-        doomed.extend(is_private(next.group_by_gid(gid)));
+        doomed.extend(private_at(gid));
     }
     for local_gid in &local.gids {
-        doomed.extend(is_private(next.group_by_gid(*local_gid)));
+        doomed.extend(private_at(*local_gid));
     }
     for local_name in &local.group_names {
-        doomed.extend(is_private(next.group_by_name(local_name)));
+        doomed.extend(next.gid_of_group(local_name).and_then(private_at));
     }
     for gid in doomed {
         next.remove_group(gid);

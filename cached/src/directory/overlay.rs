@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::change::{Change, Edit};
 use super::model::{EntryKind, PosixGroup, PosixUser, ShadowEntry};
-use super::view::DirectoryView;
+use super::view::{DirectoryView, GroupSummary};
 
 /// The copy `base` would become with the edits made so far.
 pub struct Overlay<'a, V: DirectoryView + ?Sized> {
@@ -73,32 +73,30 @@ impl<'a, V: DirectoryView + ?Sized> Overlay<'a, V> {
         let mut removals = Vec::new();
         let mut puts = Vec::new();
         for (uid, user) in self.users {
+            let before = self.base.user_by_uid(uid);
             match user {
-                None if self.base.user_by_uid(uid).is_some() => {
-                    removals.push(Edit::RemoveUser { uid })
-                }
+                None if before.is_some() => removals.push(Edit::RemoveUser { uid }),
                 None => {}
-                Some(u) if self.base.user_by_uid(uid) == Some(&u) => {}
+                Some(u) if before.as_ref() == Some(&u) => {}
                 Some(u) => puts.push(Edit::PutUser(u)),
             }
         }
         for (gid, group) in self.groups {
             match group {
-                None if self.base.group_by_gid(gid).is_some() => {
+                None if self.base.group_summary(gid).is_some() => {
                     removals.push(Edit::RemoveGroup { gid })
                 }
                 None => {}
-                Some(g) if self.base.group_by_gid(gid) == Some(&g) => {}
+                Some(g) if self.base.group_by_gid(gid).as_ref() == Some(&g) => {}
                 Some(g) => puts.push(Edit::PutGroup(g)),
             }
         }
         for (name, entry) in self.shadow {
+            let before = self.base.shadow_of(&name);
             match entry {
-                None if self.base.shadow_of(&name).is_some() => {
-                    removals.push(Edit::RemoveShadow { name })
-                }
+                None if before.is_some() => removals.push(Edit::RemoveShadow { name }),
                 None => {}
-                Some(s) if self.base.shadow_of(&name) == Some(&s) => {}
+                Some(s) if before.as_ref() == Some(&s) => {}
                 Some(s) => puts.push(Edit::PutShadow(s)),
             }
         }
@@ -113,27 +111,27 @@ impl<'a, V: DirectoryView + ?Sized> Overlay<'a, V> {
 }
 
 impl<V: DirectoryView + ?Sized> DirectoryView for Overlay<'_, V> {
-    fn user_by_scim_id(&self, scim_id: &str) -> Option<&PosixUser> {
+    fn user_by_scim_id(&self, scim_id: &str) -> Option<PosixUser> {
         if let Some(u) = self.users.values().flatten().find(|u| u.scim_id == scim_id) {
-            return Some(u);
+            return Some(u.clone());
         }
         self.base
             .user_by_scim_id(scim_id)
             .filter(|u| !self.users.contains_key(&u.uid))
     }
 
-    fn user_by_name(&self, name: &str) -> Option<&PosixUser> {
+    fn user_by_name(&self, name: &str) -> Option<PosixUser> {
         if let Some(u) = self.users.values().flatten().find(|u| u.name == name) {
-            return Some(u);
+            return Some(u.clone());
         }
         self.base
             .user_by_name(name)
             .filter(|u| !self.users.contains_key(&u.uid))
     }
 
-    fn user_by_uid(&self, uid: u32) -> Option<&PosixUser> {
+    fn user_by_uid(&self, uid: u32) -> Option<PosixUser> {
         match self.users.get(&uid) {
-            Some(now) => now.as_ref(),
+            Some(now) => now.clone(),
             None => self.base.user_by_uid(uid),
         }
     }
@@ -151,30 +149,45 @@ impl<V: DirectoryView + ?Sized> DirectoryView for Overlay<'_, V> {
         n
     }
 
-    fn group_by_name(&self, name: &str) -> Option<&PosixGroup> {
-        if let Some(g) = self.groups.values().flatten().find(|g| g.name == name) {
-            return Some(g);
-        }
-        self.base
-            .group_by_name(name)
-            .filter(|g| !self.groups.contains_key(&g.gid))
+    fn group_by_name(&self, name: &str) -> Option<PosixGroup> {
+        self.gid_of_group(name)
+            .and_then(|gid| self.group_by_gid(gid))
     }
 
-    fn group_by_gid(&self, gid: u32) -> Option<&PosixGroup> {
+    fn group_by_gid(&self, gid: u32) -> Option<PosixGroup> {
         match self.groups.get(&gid) {
-            Some(now) => now.as_ref(),
+            Some(now) => now.clone(),
             None => self.base.group_by_gid(gid),
         }
     }
 
-    fn group_by_scim_id(&self, scim_id: &str) -> Option<&PosixGroup> {
+    fn group_summary(&self, gid: u32) -> Option<GroupSummary> {
+        match self.groups.get(&gid) {
+            Some(now) => now.as_ref().map(|g| GroupSummary {
+                name: g.name.clone(),
+                scim_id: g.scim_id.clone(),
+            }),
+            None => self.base.group_summary(gid),
+        }
+    }
+
+    fn gid_of_group(&self, name: &str) -> Option<u32> {
+        if let Some(g) = self.groups.values().flatten().find(|g| g.name == name) {
+            return Some(g.gid);
+        }
+        self.base
+            .gid_of_group(name)
+            .filter(|gid| !self.groups.contains_key(gid))
+    }
+
+    fn group_by_scim_id(&self, scim_id: &str) -> Option<PosixGroup> {
         if let Some(g) = self
             .groups
             .values()
             .flatten()
             .find(|g| !g.scim_id.is_empty() && g.scim_id == scim_id)
         {
-            return Some(g);
+            return Some(g.clone());
         }
         self.base
             .group_by_scim_id(scim_id)
@@ -199,9 +212,9 @@ impl<V: DirectoryView + ?Sized> DirectoryView for Overlay<'_, V> {
         gids
     }
 
-    fn shadow_of(&self, name: &str) -> Option<&ShadowEntry> {
+    fn shadow_of(&self, name: &str) -> Option<ShadowEntry> {
         match self.shadow.get(name) {
-            Some(now) => now.as_ref(),
+            Some(now) => now.clone(),
             None => self.base.shadow_of(name),
         }
     }

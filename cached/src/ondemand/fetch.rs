@@ -143,7 +143,7 @@ pub fn fetch(od: &OnDemand, key: &LookupKey) -> FetchResult {
             match matching.as_slice() {
                 [] => {
                     if let LookupKey::Uid(uid) = key {
-                        let cached = od.shared.snapshot().user_by_uid(*uid).cloned();
+                        let cached = od.shared.snapshot().user_by_uid(*uid);
                         if let Some(user) = cached.and_then(|cached| {
                             renumbered(&client, &token, &cached, |v| {
                                 map_user_noted(v)
@@ -256,9 +256,8 @@ fn ambiguous(od: &OnDemand, key: &LookupKey) -> FetchOutcome {
 fn resolve_members(dir: &impl DirectoryView, ids: &[String]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     ids.iter()
-        .filter_map(|id| dir.user_by_scim_id(id).map(|u| u.name.as_str()))
-        .filter(|n| seen.insert(*n))
-        .map(str::to_string)
+        .filter_map(|id| dir.user_name_by_scim_id(id))
+        .filter(|n| seen.insert(n.clone()))
         .collect()
 }
 
@@ -356,7 +355,7 @@ fn merge_group(od: &OnDemand, group: PosixGroup) -> FetchOutcome {
 }
 
 fn merge_shadow(od: &OnDemand, name: &str, admin: &[Value]) -> FetchOutcome {
-    let Some(user) = od.shared.snapshot().user_by_name(name).cloned() else {
+    let Some(user) = od.shared.snapshot().user_by_name(name) else {
         return FetchOutcome::Absent;
     };
     // Only resources for this very user (matched by SCIM id) count.

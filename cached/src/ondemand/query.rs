@@ -46,7 +46,7 @@ impl Query {
                 encode_gid_list(&gids, &mut w);
                 w.buf
             }),
-            Query::Shadow(n) => snap.shadow_record(n).map(<[u8]>::to_vec),
+            Query::Shadow(n) => snap.shadow_record(n),
         }
     }
 }

@@ -19,7 +19,6 @@ use super::single_flight::Joined;
 use super::state::OnDemand;
 use crate::cache::snapshot::Snapshot;
 use crate::directory::rules::is_reserved;
-use crate::directory::view::DirectoryView;
 use crate::posix::names::is_valid_posix_name;
 use crate::state::Counters;
 
@@ -67,20 +66,19 @@ fn impossible(od: &OnDemand, key: &LookupKey) -> bool {
 /// Where `key` stands in `snap`: present (with its freshness id, `None` for entries
 /// that are never refetched on their own, such as user private groups), or absent.
 fn locate(snap: &Snapshot, key: &LookupKey) -> Option<Option<EntryId>> {
+    // Index probes only: nothing is decoded on the lookup path.
+    let group = |gid: u32| {
+        snap.is_scim_group(gid)
+            .map(|scim| scim.then_some(EntryId::Group(gid)))
+    };
     match key {
         // A taken-over local account is known (its memberships are served; its passwd
         // line is the local one), so it never costs a server request.
-        LookupKey::UserName(n) => snap.user_by_name(n).map(|u| Some(EntryId::User(u.uid))),
-        LookupKey::Uid(u) => snap.user_by_uid(*u).map(|_| Some(EntryId::User(*u))),
-        LookupKey::GroupName(n) => snap
-            .group_by_name(n)
-            .map(|g| (!g.scim_id.is_empty()).then_some(EntryId::Group(g.gid))),
-        LookupKey::Gid(g) => snap
-            .group_by_gid(*g)
-            .map(|g| (!g.scim_id.is_empty()).then_some(EntryId::Group(g.gid))),
-        LookupKey::Shadow(n) => {
-            (snap.shadow_record(n).is_some() || snap.is_same_account(n)).then_some(None)
-        }
+        LookupKey::UserName(n) => snap.uid_of(n).map(|u| Some(EntryId::User(u))),
+        LookupKey::Uid(u) => snap.has_uid(*u).then_some(Some(EntryId::User(*u))),
+        LookupKey::GroupName(n) => snap.gid_of(n).and_then(group),
+        LookupKey::Gid(g) => group(*g),
+        LookupKey::Shadow(n) => (snap.has_shadow(n) || snap.is_same_account(n)).then_some(None),
     }
 }
 

@@ -124,13 +124,14 @@ fn answer_list(request: &Request, shared: &Shared) -> Option<Vec<u8>> {
         return Some(list(Page::empty()));
     }
     let snap = shared.snapshot();
+    let mut shadow_records = Vec::new();
     // Cut by bytes too: the module refuses a frame over MAX_RESPONSE_LEN, and records
     // differ in size by orders of magnitude (a short page is fine: it pages on).
     let max_bytes = MAX_RESPONSE_LEN as usize;
     let page = match request {
         Request::PasswdList { .. } => snap.passwd_page(after, max, max_bytes),
         Request::GroupList { .. } => snap.group_page(after, max, max_bytes),
-        _ => snap.shadow_page(after, max, max_bytes),
+        _ => snap.shadow_page(after, max, max_bytes, &mut shadow_records),
     };
     // Encoded under the read lock: the page borrows the snapshot's records.
     Some(list(page))

@@ -174,11 +174,10 @@ impl Shared {
         self.snapshot().to_directory()
     }
 
-    /// Serves a full copy: indexed without the lock, swapped in under it, the old copy
-    /// freed after it is released.
+    /// Serves a full copy: indexed without the lock (taking the copy apart as it goes),
+    /// swapped in under it, the old snapshot freed after it is released.
     pub fn serve(&self, directory: Directory) {
-        let next = Snapshot::from_directory(&directory);
-        drop(directory);
+        let next = Snapshot::from_directory(directory);
         let old = {
             let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
             std::mem::replace(&mut *served, next)
