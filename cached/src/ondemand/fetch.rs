@@ -374,7 +374,7 @@ fn merge_shadow(od: &OnDemand, name: &str, admin: &[Value]) -> FetchOutcome {
             r.detail
         );
     }
-    apply_merge(od, |dir| merge::merge_shadow(dir, &entry));
+    apply_merge(od, |dir| merge::merge_shadow(dir, &user.scim_id, &entry));
     FetchOutcome::Present
 }
 

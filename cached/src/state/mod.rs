@@ -177,7 +177,12 @@ impl Shared {
     /// Serves a full copy: indexed without the lock (taking the copy apart as it goes),
     /// swapped in under it, the old snapshot freed after it is released.
     pub fn serve(&self, directory: Directory) {
-        let next = Snapshot::from_directory(directory);
+        self.swap(Snapshot::from_directory(directory));
+    }
+
+    /// Serves `next` (built by the caller, outside any lock); the old snapshot is freed
+    /// after the lock is released.
+    pub fn swap(&self, next: Snapshot) {
         let old = {
             let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
             std::mem::replace(&mut *served, next)
