@@ -38,6 +38,9 @@ MIGRATED_LINE = f"{MIGRATED}:x:1700:1700:Local Migrated:/home/{MIGRATED}:/bin/ba
 REFUSED = {
     "f-nameonly": "collides_with_local",
     "f-uidonly": "collides_with_local",
+    # `LocalClash` differs from the local `localclash` only in case: sudo would match it
+    # to the local account's rules.
+    "f-caseclash": "collides_with_local",
     "f-lowuid": "id_below_minimum",
     "f-digits": "invalid_name",
     "f-dash": "invalid_name",
@@ -124,15 +127,21 @@ def status_text(daemon):
 def test_names_keep_their_case_and_derive_from_user_name(getent, run):
     p = getent("passwd", "John.Smith")
     assert p.stdout == "John.Smith:x:1201:1201:Fidelity f-john:/home/John.Smith:/bin/bash\n", show(p)
-    # Exact, case-sensitive: john.smith is another user (john.smith@other.example).
+    # Exact, case-sensitive: john.smith is no user (two directory names equal ignoring
+    # case would both be refused; jsmith@other.example is jsmith).
     p = getent("passwd", "john.smith")
-    assert p.stdout.startswith("john.smith:x:1203:"), show(p)
+    assert p.returncode == 2 and p.stdout == "", show(p)
+    p = getent("passwd", "jsmith")
+    assert p.stdout.startswith("jsmith:x:1203:"), show(p)
     p = getent("passwd", "JOHN.SMITH")
+    assert p.returncode == 2 and p.stdout == "", show(p)
+    # A case variant of a local account is refused, never answered.
+    p = getent("passwd", "LocalClash")
     assert p.returncode == 2 and p.stdout == "", show(p)
     p = getent("passwd", "Mary-Ann_2")
     assert p.stdout.startswith("Mary-Ann_2:x:1202:1202:"), show(p)
     p = getent("group", "Case.Team")
-    assert p.stdout == "Case.Team:x:2102:Mary-Ann_2,john.smith\n", show(p)
+    assert p.stdout == "Case.Team:x:2102:Mary-Ann_2,jsmith\n", show(p)
     p = run(["id", "John.Smith"])
     assert p.stdout == ("uid=1201(John.Smith) gid=1201(John.Smith) "
                         "groups=1201(John.Smith),2101(migrators)\n"), show(p)

@@ -28,7 +28,9 @@ impl KeyIndex {
     /// holds exactly `key`.
     pub fn get(&self, key: &str, has_key: impl Fn(u32) -> bool) -> Option<u32> {
         if let Some(id) = self.collided.get(key) {
-            return Some(*id);
+            // Checked like the main path: an index never answers with a record that
+            // does not hold the key, whatever happened to the invariants.
+            return has_key(*id).then_some(*id);
         }
         let id = *self.by_hash.get(&self.hash(key))?;
         has_key(id).then_some(id)

@@ -60,12 +60,15 @@ pub struct Snapshot {
     /// uid → user, in uid order (enumeration order).
     users: BTreeMap<u32, UserSlot>,
     user_by_name: KeyIndex,
+    /// Lower-cased name → uid (the rules refuse two names equal ignoring case).
+    user_by_folded_name: KeyIndex,
     user_by_scim_id: KeyIndex,
     /// Primary gid → how many users have it (user private group rules).
     users_per_gid: HashMap<u32, u32>,
     /// gid → group, in gid order.
     groups: BTreeMap<u32, GroupSlot>,
     group_by_name: KeyIndex,
+    group_by_folded_name: KeyIndex,
     group_by_scim_id: KeyIndex,
     /// Member name → gids of the groups listing it (`initgroups`, renames).
     members: MemberIndex,
@@ -77,10 +80,11 @@ pub struct Snapshot {
     duplicates: HashSet<(EntryKind, String)>,
     /// Gids claimed by SCIM groups the last full copy refused.
     refused_group_gids: BTreeSet<u32>,
-    /// Users that are local accounts taken over by Workbench (same name and uid as a
-    /// line of /etc/passwd), name → uid: known to the merge rules and for memberships,
-    /// never answered as passwd or shadow (the local lines are).
-    same_account: BTreeMap<String, u32>,
+    /// Names of the users that are local accounts taken over by Workbench (same name
+    /// and uid as a line of /etc/passwd): known to the merge rules and for memberships,
+    /// never answered as passwd or shadow (the local lines are). Held by name, as
+    /// `Directory::same_account` is, so a user renumbered under its name stays hidden.
+    same_account: BTreeSet<String>,
 }
 
 fn utf8(bytes: &[u8]) -> &str {
@@ -169,9 +173,11 @@ impl Snapshot {
         };
         // The copy's strings are gone; now the indexes, sized once.
         s.user_by_name.reserve(user_slots.len());
+        s.user_by_folded_name.reserve(user_slots.len());
         s.user_by_scim_id.reserve(user_slots.len());
         s.users_per_gid.reserve(user_slots.len());
         s.group_by_name.reserve(group_slots.len());
+        s.group_by_folded_name.reserve(group_slots.len());
         s.group_by_scim_id.reserve(group_slots.len());
         s.members.reserve(user_slots.len());
         s.shadow.reserve(hashes.len());
@@ -197,8 +203,10 @@ impl Snapshot {
         s.set_same_accounts(&same_account);
         s.heap.shrink();
         s.user_by_name.shrink();
+        s.user_by_folded_name.shrink();
         s.user_by_scim_id.shrink();
         s.group_by_name.shrink();
+        s.group_by_folded_name.shrink();
         s.group_by_scim_id.shrink();
         s.members.shrink();
         s.shadow.shrink();
@@ -217,6 +225,12 @@ impl Snapshot {
             .slot_holder(&name)
             .is_some_and(|h| h != uid && !self.user_name_is(h, &name));
         self.user_by_name.insert(&name, uid, name_taken);
+        let folded = name.to_ascii_lowercase();
+        let folded_taken = self
+            .user_by_folded_name
+            .slot_holder(&folded)
+            .is_some_and(|h| h != uid && !self.user_name_is_like(h, &folded));
+        self.user_by_folded_name.insert(&folded, uid, folded_taken);
         let scim_taken = self
             .user_by_scim_id
             .slot_holder(&scim_id)
@@ -236,6 +250,12 @@ impl Snapshot {
             .slot_holder(&group.name)
             .is_some_and(|h| h != gid && !self.group_name_is(h, &group.name));
         self.group_by_name.insert(&group.name, gid, name_taken);
+        let folded = group.name.to_ascii_lowercase();
+        let folded_taken = self
+            .group_by_folded_name
+            .slot_holder(&folded)
+            .is_some_and(|h| h != gid && !self.group_name_is_like(h, &folded));
+        self.group_by_folded_name.insert(&folded, gid, folded_taken);
         if !group.scim_id.is_empty() {
             let scim_taken = self
                 .group_by_scim_id
@@ -251,24 +271,30 @@ impl Snapshot {
     }
 
     fn set_same_accounts(&mut self, names: &[String]) {
-        self.same_account = names
-            .iter()
-            .filter_map(|n| self.uid_of_any(n).map(|uid| (n.clone(), uid)))
-            .collect();
+        self.same_account = names.iter().cloned().collect();
     }
 
     /// Whether user `name` is a local account taken over by Workbench.
     pub fn is_same_account(&self, name: &str) -> bool {
-        self.same_account.contains_key(name)
+        self.same_account.contains(name) && self.uid_of_any(name).is_some()
     }
 
     fn is_same_account_uid(&self, uid: u32) -> bool {
-        self.same_account.values().any(|u| *u == uid)
+        !self.same_account.is_empty()
+            && self
+                .users
+                .get(&uid)
+                .and_then(|s| self.passwd(s))
+                .is_some_and(|r| self.same_account.contains(utf8(r.name)))
     }
 
-    /// Names of the taken-over local accounts, sorted (`status`).
+    /// Names of the taken-over local accounts present, sorted (`status`).
     pub fn same_account_names(&self) -> Vec<String> {
-        self.same_account.keys().cloned().collect()
+        self.same_account
+            .iter()
+            .filter(|n| self.uid_of_any(n).is_some())
+            .cloned()
+            .collect()
     }
 
     fn passwd(&self, slot: &UserSlot) -> Option<PasswdRecord<'_>> {
@@ -308,6 +334,20 @@ impl Snapshot {
             .get(&uid)
             .and_then(|s| self.passwd(s))
             .is_some_and(|r| r.name == name.as_bytes())
+    }
+
+    fn user_name_is_like(&self, uid: u32, folded: &str) -> bool {
+        self.users
+            .get(&uid)
+            .and_then(|s| self.passwd(s))
+            .is_some_and(|r| r.name.eq_ignore_ascii_case(folded.as_bytes()))
+    }
+
+    fn group_name_is_like(&self, gid: u32, folded: &str) -> bool {
+        self.groups
+            .get(&gid)
+            .and_then(|s| self.group_record(s))
+            .is_some_and(|r| r.name.eq_ignore_ascii_case(folded.as_bytes()))
     }
 
     fn user_scim_id_is(&self, uid: u32, scim_id: &str) -> bool {
@@ -430,6 +470,8 @@ impl Snapshot {
         };
         if let Some((name, gid)) = self.passwd(&slot).map(|r| (text(r.name), r.gid)) {
             self.user_by_name.remove(&name, uid);
+            self.user_by_folded_name
+                .remove(&name.to_ascii_lowercase(), uid);
             if let Some(n) = self.users_per_gid.get_mut(&gid) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
@@ -477,6 +519,8 @@ impl Snapshot {
         }
         if let Some(group) = self.group_of(&slot) {
             self.group_by_name.remove(&group.name, gid);
+            self.group_by_folded_name
+                .remove(&group.name.to_ascii_lowercase(), gid);
             for m in &group.members {
                 self.members.remove(&mut self.heap, m, gid);
             }
@@ -521,7 +565,10 @@ impl Snapshot {
     pub fn counts(&self) -> SnapshotCounts {
         SnapshotCounts {
             // Taken-over accounts are answered by the local files, not counted here.
-            users: self.users.len().saturating_sub(self.same_account.len()),
+            users: self
+                .users
+                .len()
+                .saturating_sub(self.same_account_names().len()),
             groups: self.groups.len(),
             shadow: self.shadow.len(),
         }
@@ -704,6 +751,18 @@ impl DirectoryView for Snapshot {
     }
     fn user_by_uid(&self, uid: u32) -> Option<PosixUser> {
         self.users.get(&uid).and_then(|s| self.user_of(s))
+    }
+    fn user_named_like(&self, name: &str) -> Option<PosixUser> {
+        let folded = name.to_ascii_lowercase();
+        let uid = self
+            .user_by_folded_name
+            .get(&folded, |uid| self.user_name_is_like(uid, &folded))?;
+        self.user_by_uid(uid)
+    }
+    fn gid_of_group_named_like(&self, name: &str) -> Option<u32> {
+        let folded = name.to_ascii_lowercase();
+        self.group_by_folded_name
+            .get(&folded, |gid| self.group_name_is_like(gid, &folded))
     }
     fn users_with_gid(&self, gid: u32) -> usize {
         self.users_per_gid.get(&gid).map_or(0, |n| *n as usize)

@@ -158,7 +158,7 @@ fn merges_applied_in_place_match_the_reference_copy() {
                     name: u.name,
                     pwdp: format!("$6${step}$h"),
                 };
-                match merge::merge_shadow(&reference, &e) {
+                match merge::merge_shadow(&reference, &u.scim_id, &e) {
                     Merge::Changed(c) => Some(c),
                     _ => None,
                 }
@@ -182,7 +182,17 @@ fn merges_applied_in_place_match_the_reference_copy() {
                 reference.groups_listing(&u.name)
             );
         }
+        for u in &reference.users {
+            assert_eq!(
+                snap.user_named_like(&u.name.to_ascii_uppercase()).as_ref(),
+                Some(u)
+            );
+        }
         for g in &reference.groups {
+            assert_eq!(
+                snap.gid_of_group_named_like(&g.name.to_ascii_lowercase()),
+                Some(g.gid)
+            );
             assert_eq!(snap.group_by_name(&g.name).as_ref(), Some(g));
             assert_eq!(snap.gid_of_group(&g.name), Some(g.gid));
             assert_eq!(

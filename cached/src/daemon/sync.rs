@@ -394,11 +394,17 @@ impl Syncer {
         }
         self.empty_seen = false;
         if !shadow_updated {
-            // Keep the hashes we had for users that still exist.
+            // Keep the hashes we had for users that still exist: the same user (name and
+            // SCIM id), never a new user who took an old user's name.
             let served = self.shared.snapshot();
             dir.shadow = dir
                 .users
                 .iter()
+                .filter(|u| {
+                    served
+                        .user_by_name(&u.name)
+                        .is_some_and(|was| was.scim_id == u.scim_id)
+                })
                 .filter_map(|u| served.shadow_of(&u.name))
                 .collect();
         }
@@ -406,16 +412,17 @@ impl Syncer {
             .replace_all(&dir, shadow_updated, SystemTime::now())
             .map_err(SyncError::Store)?;
         self.record_refusals(&dir);
-        let changes = {
+        // What changed against what is served (read from the served snapshot: no second
+        // copy of the directory is made), and the next snapshot, both built without the
+        // apply lock: on-demand merges go on meanwhile and only wait for the swap.
+        let changes = diff(&self.shared.snapshot(), &dir);
+        let next = Snapshot::from_directory(dir);
+        {
             let _apply = self.shared.apply_lock();
-            // What changed against what was served until now (merges included), read
-            // from the served snapshot: no second copy of the directory is made.
-            let changes = diff(&self.shared.snapshot(), &dir);
-            self.shared.serve(dir);
-            self.od.forget_answered();
+            self.shared.swap(next);
             self.od.freshness().reset();
-            changes
-        };
+        }
+        self.od.forget_answered();
         Ok(Applied {
             shadow_updated,
             admin_error,

@@ -22,6 +22,11 @@ pub struct LocalAccounts {
     /// User name → uid and uid → user name; the first line wins, as with `files`.
     user_uid: HashMap<String, u32>,
     uid_user: HashMap<u32, String>,
+    /// Lower-cased user and group name → the name as written: sudo (and other tools)
+    /// match names ignoring case by default, so `Deploy` from a directory must not stand
+    /// for the local `deploy`.
+    user_folded: HashMap<String, String>,
+    group_folded: HashMap<String, String>,
 }
 
 impl LocalAccounts {
@@ -48,6 +53,10 @@ impl LocalAccounts {
             if let (Some(name), Some(uid)) = (fields.first(), fields.get(2)) {
                 if let Ok(uid) = uid.parse::<u32>() {
                     local.user_names.insert((*name).to_string());
+                    local
+                        .user_folded
+                        .entry(name.to_ascii_lowercase())
+                        .or_insert_with(|| (*name).to_string());
                     local.uids.insert(uid);
                     local.user_uid.entry((*name).to_string()).or_insert(uid);
                     local
@@ -61,6 +70,10 @@ impl LocalAccounts {
             if let (Some(name), Some(gid)) = (fields.first(), fields.get(2)) {
                 if let Ok(gid) = gid.parse::<u32>() {
                     local.group_names.insert((*name).to_string());
+                    local
+                        .group_folded
+                        .entry(name.to_ascii_lowercase())
+                        .or_insert_with(|| (*name).to_string());
                     local.gids.insert(gid);
                     local.group_gid.entry((*name).to_string()).or_insert(gid);
                 }
@@ -72,6 +85,20 @@ impl LocalAccounts {
     /// The uid of local user `name`, as `getpwnam` through `files` would give it.
     pub fn uid_of_user(&self, name: &str) -> Option<u32> {
         self.user_uid.get(name).copied()
+    }
+
+    /// The local user whose name equals `name` ignoring ASCII case, if any.
+    pub fn user_named_like(&self, name: &str) -> Option<&str> {
+        self.user_folded
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// The local group whose name equals `name` ignoring ASCII case, if any.
+    pub fn group_named_like(&self, name: &str) -> Option<&str> {
+        self.group_folded
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     /// The name of the local user with `uid`, as `getpwuid` through `files` would give it.

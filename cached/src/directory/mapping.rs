@@ -220,12 +220,14 @@ fn refuse_duplicates<T>(
     };
     let verdicts: Vec<Option<Problem>> = {
         let mut by_scim_id: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
-        let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+        // Names count as the same ignoring ASCII case: sudo and other tools match them
+        // that way, so `alice` and `Alice` are one name held twice.
+        let mut by_name: HashMap<String, usize> = HashMap::with_capacity(entries.len());
         let mut by_id: HashMap<u32, usize> = HashMap::with_capacity(entries.len());
         for e in &entries {
             let (scim_id, name, id) = keys(e);
             *by_scim_id.entry(scim_id).or_default() += 1;
-            *by_name.entry(name).or_default() += 1;
+            *by_name.entry(name.to_ascii_lowercase()).or_default() += 1;
             *by_id.entry(id).or_default() += 1;
         }
         let count = |m: &HashMap<&str, usize>, k: &str| m.get(k).copied().unwrap_or(0);
@@ -233,7 +235,11 @@ fn refuse_duplicates<T>(
             .iter()
             .map(|e| {
                 let (scim_id, name, id) = keys(e);
-                let (n_scim, n_name) = (count(&by_scim_id, scim_id), count(&by_name, name));
+                let n_name = by_name
+                    .get(&name.to_ascii_lowercase())
+                    .copied()
+                    .unwrap_or(0);
+                let n_scim = count(&by_scim_id, scim_id);
                 let n_id = by_id.get(&id).copied().unwrap_or(0);
                 if n_scim > 1 {
                     Some(Problem::new(
@@ -244,7 +250,7 @@ fn refuse_duplicates<T>(
                     Some(Problem::new(
                         RefusalReason::DuplicateName,
                         format!(
-                            "name '{name}' is shared by {n_name} {} (all refused)",
+                            "name '{name}' is shared by {n_name} {} (ignoring case; all refused)",
                             noun.0
                         ),
                     ))

@@ -52,7 +52,7 @@ impl<V: DirectoryView + ?Sized> GroupSpace for ViewSpace<'_, V> {
         self.0.group_summary(gid).is_some() || self.0.gid_claimed_by_refused_group(gid)
     }
     fn name_taken(&self, name: &str) -> bool {
-        self.0.gid_of_group(name).is_some()
+        self.0.gid_of_group_named_like(name).is_some()
     }
     fn users_with_gid(&self, gid: u32) -> usize {
         self.0.users_with_gid(gid)
@@ -71,7 +71,8 @@ pub fn merge_user(
         return Merge::Unchanged;
     }
     let held_by_other = |u: Option<PosixUser>| u.is_some_and(|u| u.scim_id != user.scim_id);
-    if held_by_other(dir.user_by_name(&user.name)) || held_by_other(dir.user_by_uid(user.uid)) {
+    // A name held ignoring case counts: sudo matches `Alice` to rules for `alice`.
+    if held_by_other(dir.user_named_like(&user.name)) || held_by_other(dir.user_by_uid(user.uid)) {
         return Merge::Conflict;
     }
     let mut next = Overlay::new(dir);
@@ -101,11 +102,12 @@ pub fn merge_group(dir: &impl DirectoryView, group: &PosixGroup) -> Merge {
         return Merge::Unchanged;
     }
     // The groups holding its name or gid, read without their members.
-    let holders: Vec<(u32, GroupSummary)> = [dir.gid_of_group(&group.name), Some(group.gid)]
-        .into_iter()
-        .flatten()
-        .filter_map(|gid| dir.group_summary(gid).map(|s| (gid, s)))
-        .collect();
+    let holders: Vec<(u32, GroupSummary)> =
+        [dir.gid_of_group_named_like(&group.name), Some(group.gid)]
+            .into_iter()
+            .flatten()
+            .filter_map(|gid| dir.group_summary(gid).map(|s| (gid, s)))
+            .collect();
     if holders
         .iter()
         .any(|(_, s)| !s.is_private() && s.scim_id != group.scim_id)
@@ -124,7 +126,16 @@ pub fn merge_group(dir: &impl DirectoryView, group: &PosixGroup) -> Merge {
 }
 
 /// Merges the shadow entry of a cached user.
-pub fn merge_shadow(dir: &impl DirectoryView, entry: &ShadowEntry) -> Merge {
+/// The hash is taken only for the user it was fetched for (`scim_id`): if that name now
+/// belongs to nobody or to another SCIM id (the user was removed or replaced while the
+/// hash was being fetched), nothing is merged, so no account ever gets another's hash.
+pub fn merge_shadow(dir: &impl DirectoryView, scim_id: &str, entry: &ShadowEntry) -> Merge {
+    if dir
+        .user_by_name(&entry.name)
+        .is_none_or(|u| u.scim_id != scim_id)
+    {
+        return Merge::Unchanged;
+    }
     if dir.shadow_of(&entry.name).as_ref() == Some(entry) {
         return Merge::Unchanged;
     }
@@ -272,7 +283,10 @@ fn drop_invalid_private_groups<V: DirectoryView + ?Sized>(
         doomed.extend(private_at(*local_gid));
     }
     for local_name in &local.group_names {
-        doomed.extend(next.gid_of_group(local_name).and_then(private_at));
+        doomed.extend(
+            next.gid_of_group_named_like(local_name)
+                .and_then(private_at),
+        );
     }
     for gid in doomed {
         next.remove_group(gid);
@@ -358,7 +372,7 @@ fn drop_all_invalid_private_groups(dir: &mut Directory, local: &LocalAccounts) {
                 || (owners.contains(&(g.name.as_str(), g.gid))
                     && users_per_gid.get(&g.gid).copied().unwrap_or(0) == 1
                     && !local.gids.contains(&g.gid)
-                    && !local.group_names.contains(&g.name))
+                    && local.group_named_like(&g.name).is_none())
         })
         .collect();
     let mut keep = keep.into_iter();

@@ -479,12 +479,23 @@ fn shadow_merges_replace_the_hash_of_one_user() {
         name: "alice".into(),
         pwdp: "$6$salt$hash".into(),
     };
-    let d = match applied(&base(), super::merge_shadow(&base(), &entry)) {
+    let d = match applied(&base(), super::merge_shadow(&base(), "u-alice", &entry)) {
         Merge::Changed(d) => d,
         other => panic!("{other:?}"),
     };
     assert_eq!(d.shadow, vec![entry.clone()]);
-    assert_eq!(super::merge_shadow(&d, &entry), Merge::Unchanged);
+    assert_eq!(super::merge_shadow(&d, "u-alice", &entry), Merge::Unchanged);
+    // Fetched for a user since replaced under that name (another SCIM id), or removed:
+    // not merged, so the new account never gets the old one's hash.
+    assert_eq!(
+        super::merge_shadow(&d, "u-old-alice", &entry),
+        Merge::Unchanged
+    );
+    let gone = remove(&d, Gone::UserName("alice")).unwrap();
+    assert_eq!(
+        super::merge_shadow(&gone, "u-alice", &entry),
+        Merge::Unchanged
+    );
 }
 
 #[test]
@@ -507,4 +518,36 @@ fn a_taken_over_account_merged_alone_is_marked_and_gets_no_private_group() {
     );
     assert!(refused.is_empty(), "{refused:?}");
     assert_eq!(held.same_account, vec!["migrated".to_string()]);
+}
+
+#[test]
+fn names_equal_ignoring_case_are_one_name() {
+    // `Alice` from another SCIM id conflicts with `alice` (sudo matches either to the
+    // other's rules); the same user renamed in case only is merged.
+    let mut other = user("Alice", 5009, 5009);
+    other.scim_id = "u-other".into();
+    assert_eq!(merge_user(&base(), &other, true, &local()), Merge::Conflict);
+    let mut recased = user("Alice", 5000, 5000);
+    recased.scim_id = "u-alice".into();
+    let d = changed(merge_user(&base(), &recased, true, &local()));
+    assert!(d.users.iter().any(|u| u.name == "Alice"));
+    // A SCIM group `DEVS` from another SCIM id conflicts with `devs`; a user `Team` gets
+    // no private group (a local group `team` exists); nor does `Devs` (a directory group).
+    let mut devs = scim_group("DEVS", 7002, &[]);
+    devs.scim_id = "g-other".into();
+    assert_eq!(merge_group(&base(), &devs), Merge::Conflict);
+    let d = changed(merge_user(
+        &base(),
+        &user("Team", 5003, 5003),
+        true,
+        &local(),
+    ));
+    assert!(!d.groups.iter().any(|g| g.gid == 5003), "{:?}", d.groups);
+    let d = changed(merge_user(
+        &base(),
+        &user("Devs", 5004, 5004),
+        true,
+        &local(),
+    ));
+    assert!(!d.groups.iter().any(|g| g.gid == 5004), "{:?}", d.groups);
 }

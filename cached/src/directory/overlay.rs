@@ -136,6 +136,34 @@ impl<V: DirectoryView + ?Sized> DirectoryView for Overlay<'_, V> {
         }
     }
 
+    fn user_named_like(&self, name: &str) -> Option<PosixUser> {
+        if let Some(u) = self
+            .users
+            .values()
+            .flatten()
+            .find(|u| u.name.eq_ignore_ascii_case(name))
+        {
+            return Some(u.clone());
+        }
+        self.base
+            .user_named_like(name)
+            .filter(|u| !self.users.contains_key(&u.uid))
+    }
+
+    fn gid_of_group_named_like(&self, name: &str) -> Option<u32> {
+        if let Some(g) = self
+            .groups
+            .values()
+            .flatten()
+            .find(|g| g.name.eq_ignore_ascii_case(name))
+        {
+            return Some(g.gid);
+        }
+        self.base
+            .gid_of_group_named_like(name)
+            .filter(|gid| !self.groups.contains_key(gid))
+    }
+
     fn users_with_gid(&self, gid: u32) -> usize {
         let mut n = self.base.users_with_gid(gid);
         for (uid, now) in &self.users {

@@ -77,6 +77,16 @@ pub fn check_user(user: &PosixUser, cfg: &Config, local: &LocalAccounts) -> Resu
         ));
     }
     check_reserved("user", name, cfg)?;
+    // After the reserved names (which already ignore case, so `Root` reads as reserved).
+    if let Some(like) = local.user_named_like(name) {
+        return Err(Problem::new(
+            RefusalReason::CollidesWithLocal,
+            format!(
+                "user name '{name}' differs only in case from '{like}' in /etc/passwd (sudo \
+                 and other tools match names ignoring case)"
+            ),
+        ));
+    }
     if local.gids.contains(&gid) && !cfg.local_primary_gids.contains(&gid) {
         // It would give the user that group's file access without anyone listing it
         // as a member.
@@ -125,7 +135,17 @@ pub fn check_group(
             format!("gid {gid} exists in /etc/group"),
         ));
     }
-    check_reserved("group", name, cfg)
+    check_reserved("group", name, cfg)?;
+    if let Some(like) = local.group_named_like(name) {
+        return Err(Problem::new(
+            RefusalReason::CollidesWithLocal,
+            format!(
+                "group name '{name}' differs only in case from '{like}' in /etc/group (sudo \
+                 and other tools match names ignoring case)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `name` is in `reserved`, ignoring ASCII case: now that names keep their case,
@@ -204,7 +224,8 @@ impl NoPrivateGroup {
 pub trait GroupSpace {
     /// A group (even one refused) holds `gid`.
     fn gid_taken(&self, gid: u32) -> bool;
-    /// A group holds `name`.
+    /// A group holds `name`, ignoring ASCII case (a private group `alice` beside a
+    /// directory group `Alice` would match the same `%Alice` sudo rule).
     fn name_taken(&self, name: &str) -> bool;
     /// How many directory users have primary gid `gid`.
     fn users_with_gid(&self, gid: u32) -> usize;
@@ -236,13 +257,13 @@ impl GroupClaims {
 
     /// A group holds `name` and `gid`.
     pub fn claim(&mut self, name: &str, gid: u32) {
-        self.names.insert(name.to_string());
+        self.names.insert(name.to_ascii_lowercase());
         self.gids.insert(gid);
     }
 
     /// A group holds `name` (its gid unknown or claimed separately).
     pub fn claim_name(&mut self, name: &str) {
-        self.names.insert(name.to_string());
+        self.names.insert(name.to_ascii_lowercase());
     }
 
     /// A group, even one refused, claims `gid`.
@@ -261,7 +282,7 @@ impl GroupSpace for GroupClaims {
         self.gids.contains(&gid)
     }
     fn name_taken(&self, name: &str) -> bool {
-        self.names.contains(name)
+        self.names.contains(&name.to_ascii_lowercase())
     }
     fn users_with_gid(&self, gid: u32) -> usize {
         self.users_per_gid.get(&gid).copied().unwrap_or(0)
@@ -281,7 +302,7 @@ pub fn private_group(
         Err(NoPrivateGroup::GidIsLocal)
     } else if space.users_with_gid(user.gid) > 1 {
         Err(NoPrivateGroup::GidShared)
-    } else if space.name_taken(&user.name) || local.group_names.contains(&user.name) {
+    } else if space.name_taken(&user.name) || local.group_named_like(&user.name).is_some() {
         Err(NoPrivateGroup::NameTaken)
     } else {
         Ok(PosixGroup {

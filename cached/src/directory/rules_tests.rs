@@ -390,3 +390,41 @@ fn full_copy_keeps_a_taken_over_account_in_its_groups_without_passwd_or_shadow()
     let shadow: Vec<&str> = d.shadow.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(shadow, vec!["okay"]);
 }
+
+#[test]
+fn local_names_are_matched_ignoring_case() {
+    // sudo matches user and group names ignoring case by default: a directory `LocalUser`
+    // must not pick up rules written for the local `localuser`, nor `TEAM` for `%team`.
+    let cfg = cfg_with(&[]);
+    assert_eq!(
+        user_reason(&user("u-1", "LocalUser", 5000), &cfg),
+        Some(RefusalReason::CollidesWithLocal)
+    );
+    let g = json!({"id": "g-1", "displayName": "TEAM",
+                   GROUP_EXTENSION: {"posixGroupId": 7000, "posixGroupName": "TEAM"}});
+    assert_eq!(
+        map_group(&g, &cfg, &local()).err().map(|r| r.reason),
+        Some(RefusalReason::CollidesWithLocal)
+    );
+    // The same account keeps its exact name: only an exact name and uid is taken over.
+    assert_eq!(user_reason(&user("u-2", "localuser", 1500), &cfg), None);
+}
+
+#[test]
+fn directory_names_equal_ignoring_case_are_duplicates() {
+    let users = [
+        user("u-a", "alice", 5000),
+        user("u-b", "Alice", 5001),
+        user("u-c", "carol", 5002),
+    ];
+    let d = build_directory(&users, &[], None, &cfg_with(&[]), &local());
+    let names: Vec<&str> = d.users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, vec!["carol"]);
+    assert_eq!(
+        d.refused
+            .iter()
+            .filter(|r| r.reason == RefusalReason::DuplicateName)
+            .count(),
+        2
+    );
+}

@@ -35,6 +35,11 @@ pub trait DirectoryView {
     fn user_by_name(&self, name: &str) -> Option<PosixUser>;
     /// The user with this uid.
     fn user_by_uid(&self, uid: u32) -> Option<PosixUser>;
+    /// The user whose name equals `name` ignoring ASCII case (at most one: the rules
+    /// refuse a second).
+    fn user_named_like(&self, name: &str) -> Option<PosixUser>;
+    /// The gid of the group whose name equals `name` ignoring ASCII case.
+    fn gid_of_group_named_like(&self, name: &str) -> Option<u32>;
     /// How many users have `gid` as their primary gid.
     fn users_with_gid(&self, gid: u32) -> usize;
     /// The group (SCIM or user private) with this name.
@@ -86,6 +91,18 @@ impl DirectoryView for Directory {
     }
     fn user_by_uid(&self, uid: u32) -> Option<PosixUser> {
         self.users.iter().find(|u| u.uid == uid).cloned()
+    }
+    fn user_named_like(&self, name: &str) -> Option<PosixUser> {
+        self.users
+            .iter()
+            .find(|u| u.name.eq_ignore_ascii_case(name))
+            .cloned()
+    }
+    fn gid_of_group_named_like(&self, name: &str) -> Option<u32> {
+        self.groups
+            .iter()
+            .find(|g| g.name.eq_ignore_ascii_case(name))
+            .map(|g| g.gid)
     }
     fn users_with_gid(&self, gid: u32) -> usize {
         self.users.iter().filter(|u| u.gid == gid).count()

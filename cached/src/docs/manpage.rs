@@ -219,7 +219,13 @@ pub fn config_page() -> String {
          empty name, '.' and '..', a leading '-' (read as an option), an all-digit name \
          (read as an id by chown and id), ':', ',', '/', whitespace, control characters \
          (control_character), anything else outside the accepted set, and the \
-         reserved\\-names (compared ignoring case). Lookups are exact and \
+         reserved\\-names (compared ignoring case). Names that differ only in case count \
+         as one name, because sudo and other tools match names ignoring case: a \
+         directory name equal to a local user or group name ignoring case is refused \
+         (collides_with_local: Deploy cannot pick up the sudo rules of the local deploy), \
+         two directory entries of a kind whose names are equal ignoring case are both \
+         refused (duplicate_name), and no user private group is made under a name a \
+         group has in another case. Lookups are exact and \
          case-sensitive, as glibc's: John.Smith is not john.smith. A name not yet copied \
          is asked of the server by posixUserName, then by userName eq \"name\" or \
          userName sw \"name@\" (userName eq alone when the server refuses that filter)."

@@ -69,6 +69,9 @@ pub type FetchResult = Result<FetchOutcome, FetchError>;
 
 /// Asks the server about `key` and merges the answer.
 pub fn fetch(od: &OnDemand, key: &LookupKey) -> FetchResult {
+    // Taken before the question goes out: a full copy served after it is newer than the
+    // answer (see `remove`).
+    let asked_at_copy = od.shared.copies_served();
     let client = od
         .client()
         .ok_or(FetchError::NotConfigured("SCIM client not configured"))?;
@@ -170,7 +173,7 @@ pub fn fetch(od: &OnDemand, key: &LookupKey) -> FetchResult {
                         log::debug!("{key}: no match by filter, and no complete copy yet");
                         return Ok(FetchOutcome::Unknown);
                     }
-                    Ok(remove(od, key))
+                    Ok(remove(od, key, asked_at_copy))
                 }
                 [u] => Ok(merge_user(od, u, config.user_private_groups, &local)),
                 _ => Ok(ambiguous(od, key)),
@@ -188,7 +191,7 @@ pub fn fetch(od: &OnDemand, key: &LookupKey) -> FetchResult {
                 })
                 .collect();
             match matching.as_slice() {
-                [] => Ok(remove(od, key)),
+                [] => Ok(remove(od, key, asked_at_copy)),
                 [g] => {
                     let members = resolve_members(&*od.shared.snapshot(), &g.member_ids);
                     Ok(merge_group(
@@ -374,12 +377,16 @@ fn merge_shadow(od: &OnDemand, name: &str, admin: &[Value]) -> FetchOutcome {
             r.detail
         );
     }
-    apply_merge(od, |dir| merge::merge_shadow(dir, &entry));
+    apply_merge(od, |dir| merge::merge_shadow(dir, &user.scim_id, &entry));
     FetchOutcome::Present
 }
 
 /// The server has no entry for `key`: drop ours (if any) and remember the answer.
-fn remove(od: &OnDemand, key: &LookupKey) -> FetchOutcome {
+///
+/// Unless a full copy was served after the question was asked: that copy is the newer
+/// answer (it may hold the entry, added on the server meanwhile), so nothing is removed
+/// or remembered, and the lookup reads the served copy (`Present`).
+fn remove(od: &OnDemand, key: &LookupKey, asked_at_copy: u64) -> FetchOutcome {
     let gone = match key {
         LookupKey::UserName(n) => Gone::UserName(n),
         LookupKey::Uid(id) => Gone::Uid(*id),
@@ -387,7 +394,19 @@ fn remove(od: &OnDemand, key: &LookupKey) -> FetchOutcome {
         LookupKey::Gid(id) => Gone::Gid(*id),
         LookupKey::Shadow(_) => return FetchOutcome::Absent,
     };
-    apply(od, |dir| merge::remove(dir, gone));
+    let mut outdated = false;
+    apply(od, |dir| {
+        // Under the apply lock, which a full copy's swap also takes: no race.
+        if od.shared.copies_served() != asked_at_copy {
+            outdated = true;
+            return None;
+        }
+        merge::remove(dir, gone)
+    });
+    if outdated {
+        log::debug!("{key}: a full copy arrived while the server was asked; it stands");
+        return FetchOutcome::Present;
+    }
     od.negative().insert(key.clone());
     FetchOutcome::Absent
 }

@@ -134,6 +134,9 @@ pub struct Shared {
     /// Serialises changes to the served copy (on-demand merges and full syncs), from
     /// computing a change to applying it.
     pub apply: Mutex<()>,
+    /// Full copies served so far (each [`Shared::swap`]): an on-demand answer asked for
+    /// before the latest copy is older than it.
+    pub copies: AtomicU64,
 }
 
 /// Sentinel for "shadow-group does not exist": `(gid_t)-1` is never a real group.
@@ -152,6 +155,7 @@ impl Shared {
             started: SystemTime::now(),
             shadow_gid: AtomicU32::new(NO_GID),
             apply: Mutex::new(()),
+            copies: AtomicU64::new(0),
         })
     }
 
@@ -177,12 +181,23 @@ impl Shared {
     /// Serves a full copy: indexed without the lock (taking the copy apart as it goes),
     /// swapped in under it, the old snapshot freed after it is released.
     pub fn serve(&self, directory: Directory) {
-        let next = Snapshot::from_directory(directory);
+        self.swap(Snapshot::from_directory(directory));
+    }
+
+    /// Serves `next` (built by the caller, outside any lock); the old snapshot is freed
+    /// after the lock is released.
+    pub fn swap(&self, next: Snapshot) {
         let old = {
             let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
+            self.copies.fetch_add(1, Ordering::SeqCst);
             std::mem::replace(&mut *served, next)
         };
         drop(old);
+    }
+
+    /// How many full copies have been served (see [`Shared::copies`]).
+    pub fn copies_served(&self) -> u64 {
+        self.copies.load(Ordering::SeqCst)
     }
 
     /// Held while a change to the served copy is computed and applied.
