@@ -570,7 +570,13 @@ impl Snapshot {
                 .len()
                 .saturating_sub(self.same_account_names().len()),
             groups: self.groups.len(),
-            shadow: self.shadow.len(),
+            // Hashes of taken-over accounts are kept but never served: not counted.
+            shadow: self.shadow.len().saturating_sub(
+                self.same_account
+                    .iter()
+                    .filter(|n| self.shadow.get(&self.heap, n).is_some())
+                    .count(),
+            ),
         }
     }
 
