@@ -422,6 +422,7 @@ impl Collector {
             negative_ttl: self.seconds(keys::NEGATIVE_TTL)?,
             max_stale: self.seconds(keys::MAX_STALE)?,
             sync_interval: self.seconds(keys::SYNC_INTERVAL)?,
+            full_sync_interval: self.seconds(keys::FULL_SYNC_INTERVAL)?,
             request_timeout: self.seconds(keys::REQUEST_TIMEOUT)?,
             page_size: self.number(keys::PAGE_SIZE)?,
             min_uid: self.number(keys::MIN_UID)?,
