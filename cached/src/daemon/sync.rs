@@ -25,12 +25,17 @@ use crate::directory::view::DirectoryView;
 use crate::ondemand::state::OnDemand;
 use crate::ondemand::state::UsableTokens;
 use crate::schedule::jitter::Jitter;
+use crate::schedule::sync_plan::SyncPlan;
 use crate::scim::budget::SyncBudget;
 use crate::scim::client::ScimClient;
 use crate::scim::error::ScimError;
+use crate::state::health::SyncReport;
 use crate::state::PushedTokens;
 use crate::state::{Shared, NO_GID};
 use crate::tokens::file::TokenKind;
+
+#[path = "incremental.rs"]
+mod incremental;
 
 /// Timeout of one on-demand SCIM request (misses and refreshes): below the module's
 /// 3 s deadline so a lookup gets an answer, if only `TRYAGAIN`.
@@ -96,6 +101,11 @@ pub struct Syncer {
     explicit_config: Option<PathBuf>,
     /// Caps `sync-deadline` for the attempt before `READY=1`.
     deadline_cap: Option<Duration>,
+    /// Complete or incremental (design.md §8).
+    plan: SyncPlan,
+    /// The budget a complete copy continues with after an incremental attempt in the
+    /// same sync.
+    pending_budget: Option<SyncBudget>,
 }
 
 impl Syncer {
@@ -113,6 +123,8 @@ impl Syncer {
             logged_refusals: Default::default(),
             explicit_config,
             deadline_cap: None,
+            plan: SyncPlan::new(),
+            pending_budget: None,
         };
         s.rebuild_client(&config);
         s.publish_tokens();
@@ -245,7 +257,7 @@ impl Syncer {
     fn attempt(&mut self) -> (bool, Value) {
         let started = Instant::now();
         let before = self.shared.served_directory();
-        let result = self.fetch_and_apply();
+        let result = self.planned_fetch_and_apply();
         let now = SystemTime::now();
         self.publish_tokens();
         let mut h = self.shared.health();
@@ -257,6 +269,7 @@ impl Syncer {
                 h.last_error = applied.admin_error.clone();
                 h.consecutive_failures = 0;
                 h.empty_pending = false;
+                h.last_sync_report = Some(applied.report.clone());
                 drop(h);
                 let after = self.shared.served_directory();
                 let report = json!({
@@ -268,8 +281,23 @@ impl Syncer {
                     "refused": after_refused_total(&self.shared),
                     "shadow": if applied.shadow_updated { "updated" } else { "kept" },
                     "bytes": applied.bytes,
+                    "kind": applied.report.kind,
+                    "full_reason": applied.report.full_reason,
+                    "resources": applied.report.resources,
                     "warning": applied.admin_error,
                 });
+                log::info!(
+                    "sync applied: {}{}, {} resources, {} bytes",
+                    applied.report.kind,
+                    applied
+                        .report
+                        .full_reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default(),
+                    applied.report.resources,
+                    applied.report.bytes
+                );
                 (true, report)
             }
             Err(e) => {
@@ -316,7 +344,10 @@ impl Syncer {
             Some(cap) => config.sync_deadline.min(cap),
             None => config.sync_deadline,
         };
-        let mut budget = SyncBudget::new(config.sync_max_bytes, deadline);
+        let mut budget = self
+            .pending_budget
+            .take()
+            .unwrap_or_else(|| SyncBudget::new(config.sync_max_bytes, deadline));
         let users = match client
             .fetch_all_users_shaped(&token, &mut budget, |v| map_user(&v, &config, &local))
         {
@@ -382,6 +413,8 @@ impl Syncer {
             budget.used_bytes(),
             budget.max_bytes()
         );
+        let resources =
+            (users.len() + groups.len() + admin_users.as_ref().map_or(0, Vec::len)) as u64;
         let mut dir =
             build_directory_mapped(users, groups, admin_users.as_deref(), &config, &local);
         if dir.users.is_empty() && !self.shared.snapshot().has_no_users() && !self.empty_seen {
@@ -413,6 +446,12 @@ impl Syncer {
             shadow_updated,
             admin_error,
             bytes: budget.used_bytes(),
+            report: SyncReport {
+                kind: "full",
+                full_reason: None,
+                bytes: budget.used_bytes(),
+                resources,
+            },
         })
     }
 
@@ -476,6 +515,9 @@ impl Syncer {
                     Err(p) => *p.into_inner() = Arc::new(config),
                 }
                 log::info!("configuration reloaded");
+                // The server (or its address) may have changed: what it was found to
+                // support is asked again, after a complete copy.
+                self.plan.forget_support();
                 // Rules from the new settings (reserved-names, home-must-be-under …)
                 // apply to what is served now, not only from the next copy.
                 let _apply = self.shared.apply_lock();
@@ -598,6 +640,8 @@ struct Applied {
     admin_error: Option<String>,
     /// Response bytes the sync read (against `sync-max-bytes`).
     bytes: u64,
+    /// What kind of sync, what it fetched.
+    report: SyncReport,
 }
 
 fn after_refused_total(shared: &Shared) -> u64 {
