@@ -14,7 +14,11 @@ use crate::directory::change::{Change, Edit};
 
 impl Store {
     /// Applies `change` and records `synced_at`, all in one transaction.
-    pub fn apply_change(&mut self, change: &Change, synced_at: SystemTime) -> Result<(), StoreError> {
+    pub fn apply_change(
+        &mut self,
+        change: &Change,
+        synced_at: SystemTime,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let sql = |op: &'static str| {
             let path = path.clone();
@@ -36,7 +40,9 @@ impl Store {
                     tx.execute(
                         "INSERT INTO users (uid, name, scim_id, gid, gecos, home, shell, active)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                        params![u.uid, u.name, u.scim_id, u.gid, u.gecos, u.home, u.shell, u.active],
+                        params![
+                            u.uid, u.name, u.scim_id, u.gid, u.gecos, u.home, u.shell, u.active
+                        ],
                     )
                     .map_err(sql("write user"))?;
                 }

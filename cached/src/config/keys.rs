@@ -223,7 +223,7 @@ pub static KEYS: &[KeySpec] = &[
         name: SYNC_INTERVAL,
         default: DefaultValue::Value("600"),
         kind: ValueKind::Seconds { min: 1, max: MAX_SECONDS },
-        doc: "seconds between full copies of Users and Groups (with +/-10% jitter)",
+        doc: "seconds between syncs of Users and Groups (with +/-10% jitter): complete copies, or incremental ones where the server supports them (see full-sync-interval)",
     },
     KeySpec {
         name: FULL_SYNC_INTERVAL,

@@ -191,8 +191,13 @@ impl Syncer {
         self.user_token.mark_accepted();
         let mut admin_error = None;
         if let Some(admin) = self.admin_token.for_sync().cloned() {
-            match client.fetch_modified_after(&admin, USERS_ENDPOINT, since, budget, keep_shadow_fields)
-            {
+            match client.fetch_modified_after(
+                &admin,
+                USERS_ENDPOINT,
+                since,
+                budget,
+                keep_shadow_fields,
+            ) {
                 Ok(v) => {
                     self.admin_token.mark_accepted();
                     delta.shadow = Some(v);

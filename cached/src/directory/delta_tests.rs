@@ -45,7 +45,11 @@ fn full(users: &[Value], groups: &[Value]) -> Directory {
 
 fn held(dir: &Directory) -> Held {
     Held {
-        users: dir.users.iter().map(|u| (u.scim_id.clone(), u.uid)).collect(),
+        users: dir
+            .users
+            .iter()
+            .map(|u| (u.scim_id.clone(), u.uid))
+            .collect(),
         groups: dir
             .groups
             .iter()
@@ -63,7 +67,10 @@ fn held(dir: &Directory) -> Held {
 fn delta(all_users: &[Value], all_groups: &[Value], users: &[Value], groups: &[Value]) -> Delta {
     let id = |v: &Value| v["id"].as_str().unwrap().to_string();
     Delta {
-        users: users.iter().map(|v| map_user(v, &cfg(), &local())).collect(),
+        users: users
+            .iter()
+            .map(|v| map_user(v, &cfg(), &local()))
+            .collect(),
         groups: groups
             .iter()
             .map(|v| map_arrived_group(v, &cfg(), &local()))
@@ -98,10 +105,7 @@ fn changes_additions_and_deletions_match_a_full_copy() {
     let carol = user("u3", "carol", 5002);
     let devs = group("g1", "devs", 2001, &["u1", "u2"]);
     let ops = group("g2", "ops", 2002, &["u3"]);
-    let before = full(
-        &[alice.clone(), bob.clone(), carol.clone()],
-        &[devs, ops],
-    );
+    let before = full(&[alice.clone(), bob.clone(), carol.clone()], &[devs, ops]);
     // bob renamed robert, carol deleted (ops with her), dave added to devs.
     let robert = user("u2", "robert", 5001);
     let dave = user("u4", "dave", 5003);
@@ -113,7 +117,10 @@ fn changes_additions_and_deletions_match_a_full_copy() {
     let got = merged(&before, &d).unwrap();
     same(&got, &after);
     assert!(got.users.iter().any(|u| u.name == "robert"));
-    assert!(!got.users.iter().any(|u| u.name == "carol" || u.name == "bob"));
+    assert!(!got
+        .users
+        .iter()
+        .any(|u| u.name == "carol" || u.name == "bob"));
 }
 
 #[test]
@@ -169,7 +176,12 @@ fn conflicts_and_refusals_mean_a_full_copy() {
 fn a_name_freed_by_a_deletion_can_be_taken() {
     let before = full(&[user("u1", "alice", 5000)], &[]);
     let newalice = user("u7", "alice", 5007);
-    let d = delta(std::slice::from_ref(&newalice), &[], std::slice::from_ref(&newalice), &[]);
+    let d = delta(
+        std::slice::from_ref(&newalice),
+        &[],
+        std::slice::from_ref(&newalice),
+        &[],
+    );
     let got = merged(&before, &d).unwrap();
     same(&got, &full(&[newalice], &[]));
 }
@@ -181,7 +193,12 @@ fn shadow_follows_the_admin_changes() {
     let mut changed = alice.clone();
     changed[USER_EXTENSION]["shadowPassword"] = json!("$6$other$abc");
     let after = full(std::slice::from_ref(&changed), &[]);
-    let d = delta(std::slice::from_ref(&changed), &[], std::slice::from_ref(&changed), &[]);
+    let d = delta(
+        std::slice::from_ref(&changed),
+        &[],
+        std::slice::from_ref(&changed),
+        &[],
+    );
     let got = merged(&before, &d).unwrap();
     same(&got, &after);
     assert_ne!(before.shadow, got.shadow);

@@ -242,7 +242,10 @@ mod tests {
                 SyncKind::Full(FullReason::Unsupported("HTTP 400: invalidFilter".into()))
             );
         }
-        assert_eq!(p.support().as_text(), "unsupported (HTTP 400: invalidFilter)");
+        assert_eq!(
+            p.support().as_text(),
+            "unsupported (HTTP 400: invalidFilter)"
+        );
         p.forget_support();
         assert_eq!(p.support(), &Support::Unknown);
         assert_eq!(

@@ -139,7 +139,10 @@ pub fn only_id(resource: &Value) -> Result<String, String> {
     let Some(id) = obj.get(ID).and_then(Value::as_str) else {
         return Err("a resource has no string id".to_string());
     };
-    if let Some(extra) = obj.keys().find(|k| ![ID, SCHEMAS, META].contains(&k.as_str())) {
+    if let Some(extra) = obj
+        .keys()
+        .find(|k| ![ID, SCHEMAS, META].contains(&k.as_str()))
+    {
         return Err(format!("resource {id:?} has {extra:?} too"));
     }
     Ok(id.to_string())
@@ -165,7 +168,9 @@ mod tests {
         let since = parse_rfc3339("2024-04-23T18:57:43Z").unwrap();
         let r = |m: Value| json!({"id": "u1", "meta": m});
         assert!(modified_after(&r(json!({"lastModified": "2024-04-23T18:57:44"})), since).is_ok());
-        assert!(modified_after(&r(json!({"lastModified": "2024-04-23T18:57:43.5Z"})), since).is_ok());
+        assert!(
+            modified_after(&r(json!({"lastModified": "2024-04-23T18:57:43.5Z"})), since).is_ok()
+        );
         for bad in [
             json!({"lastModified": "2024-04-23T18:57:43"}),
             json!({"lastModified": "2020-01-01T00:00:00Z"}),
@@ -183,8 +188,7 @@ mod tests {
     fn only_id_refuses_whole_resources() {
         assert_eq!(only_id(&json!({"id": "a"})).unwrap(), "a");
         assert_eq!(
-            only_id(&json!({"id": "a", "schemas": [], "meta": {"resourceType": "User"}}))
-                .unwrap(),
+            only_id(&json!({"id": "a", "schemas": [], "meta": {"resourceType": "User"}})).unwrap(),
             "a"
         );
         assert!(only_id(&json!({"id": "a", "userName": "alice"})).is_err());

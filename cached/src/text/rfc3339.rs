@@ -142,7 +142,12 @@ mod tests {
             parse_rfc3339("2024-04-23T18:57:43.25Z"),
             Some(t + Duration::from_millis(250))
         );
-        assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z").map(rfc3339).as_deref(), Some("2000-02-29T00:00:00Z"));
+        assert_eq!(
+            parse_rfc3339("2000-02-29T00:00:00Z")
+                .map(rfc3339)
+                .as_deref(),
+            Some("2000-02-29T00:00:00Z")
+        );
         for bad in [
             "",
             "2024-04-23",
