@@ -92,6 +92,7 @@ def test_changes_come_incrementally(fresh, getent, run):
     control.reset_counters()
     p = sync(fresh)
     assert "users added: frank" in p.stdout, show(p)
+    assert "\nincremental sync, " in p.stdout, show(p)
 
     requests = list_requests(server)
     assert kinds(server) == {("Users", "ids"), ("Groups", "ids"), ("Users", "changed"),
@@ -160,6 +161,8 @@ def test_server_without_support_gets_complete_copies(fresh, getent, switch, reas
     control.reset_counters()
     p = sync(fresh)
     assert "users added: frank" in p.stdout, show(p)
+    assert "\nfull sync, " in p.stdout and "(incremental sync unsupported: " in p.stdout, \
+        show(p)
     # The same sync made a complete copy.
     assert ("Users", "full") in kinds(server) and ("Groups", "full") in kinds(server)
     st = fresh.status()
