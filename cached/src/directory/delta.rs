@@ -26,6 +26,12 @@ use super::model::{EntryKind, PosixGroup};
 use super::overlay::Overlay;
 use super::view::DirectoryView;
 
+/// Most changed entries merged one by one: each merge reads the ones before it through
+/// the overlay, so merging costs grow with the square of their number; past this, a
+/// complete copy is cheaper (and a server that answered the filter with everything is
+/// caught here too, if its timestamps did not give it away).
+pub const MAX_CHANGES: usize = 5_000;
+
 /// Why an incremental sync cannot be applied: a complete copy is needed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Doubt(pub String);
@@ -74,6 +80,12 @@ pub fn merge_delta(
     local: &LocalAccounts,
 ) -> Result<(Change, Merged), Doubt> {
     let doubt = |s: String| Err(Doubt(s));
+    let changes = delta.users.len() + delta.groups.len();
+    if changes > MAX_CHANGES {
+        return doubt(format!(
+            "{changes} changed entries (more than {MAX_CHANGES}): a complete copy is cheaper"
+        ));
+    }
     let mut next = Overlay::new(dir);
     let mut merged = Merged::default();
 

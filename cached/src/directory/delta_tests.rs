@@ -203,3 +203,14 @@ fn shadow_follows_the_admin_changes() {
     same(&got, &after);
     assert_ne!(before.shadow, got.shadow);
 }
+
+#[test]
+fn too_many_changes_mean_a_full_copy() {
+    let before = full(&[user("u1", "alice", 5000)], &[]);
+    let many: Vec<Value> = (0..=MAX_CHANGES as u64)
+        .map(|i| user(&format!("n{i}"), &format!("n{i}"), 10_000 + i))
+        .collect();
+    let d = delta(&many, &[], &many, &[]);
+    let e = merged(&before, &d).unwrap_err();
+    assert!(e.0.contains("complete copy is cheaper"), "{e:?}");
+}
