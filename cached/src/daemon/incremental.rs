@@ -29,6 +29,10 @@ use crate::state::health::SyncReport;
 
 use super::{Applied, SyncError, Syncer};
 
+/// Past this many users, a "changed since" answer holding every user means the server
+/// ignores the filter (below it, everything may well have changed).
+const EVERYTHING_FROM: usize = 100;
+
 /// Why an incremental sync was not applied.
 enum NotApplied {
     /// The server cannot do it: remember, copy everything now.
@@ -54,6 +58,7 @@ impl Syncer {
             SyncKind::Full(reason) => reason,
             SyncKind::Incremental { since } => match self.incremental(since, &mut budget) {
                 Ok(applied) => {
+                    self.everything_streak = 0;
                     self.plan.incremental_applied(started);
                     self.publish_plan();
                     return Ok(applied);
@@ -222,6 +227,24 @@ impl Syncer {
             + delta.users.len()
             + delta.groups.len()
             + delta.shadow.as_ref().map_or(0, Vec::len)) as u64;
+        if delta.users.len() > EVERYTHING_FROM && delta.users.len() >= delta.user_ids.len() {
+            // Every user modified since the last sync: either everything did change (a
+            // migration on the server) or the filter is answered with everything
+            // (timestamps that always say "now"). Once is a complete copy; twice in a
+            // row, the server is taken not to support it (else every sync would fetch
+            // everything twice).
+            let why = format!(
+                "the filter on {} was answered with every user ({})",
+                crate::scim::attributes::LAST_MODIFIED,
+                delta.users.len()
+            );
+            self.everything_streak += 1;
+            return Err(if self.everything_streak >= 2 {
+                NotApplied::Unsupported(why)
+            } else {
+                NotApplied::Doubt(why)
+            });
+        }
         if delta.user_ids.is_empty() && !self.shared.snapshot().has_no_users() {
             // A complete copy decides, with its protection against emptying the cache.
             return Err(NotApplied::Doubt("the server lists no users".into()));

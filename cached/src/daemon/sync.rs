@@ -106,6 +106,8 @@ pub struct Syncer {
     /// The budget a complete copy continues with after an incremental attempt in the
     /// same sync.
     pending_budget: Option<SyncBudget>,
+    /// Incremental syncs in a row that were answered with every user.
+    everything_streak: u32,
 }
 
 impl Syncer {
@@ -125,6 +127,7 @@ impl Syncer {
             deadline_cap: None,
             plan: SyncPlan::new(),
             pending_budget: None,
+            everything_streak: 0,
         };
         s.rebuild_client(&config);
         s.publish_tokens();
