@@ -1,6 +1,7 @@
-//! The sync thread: full copies of Users and Groups every `sync-interval` (jittered),
-//! exponential backoff after failures, on demand for `workbench-cached sync`, and the
-//! reload of configuration and tokens on `SIGHUP`.
+//! The sync thread: syncs of Users and Groups every `sync-interval` (jittered), complete
+//! copies or, once the server has shown it can, incremental ones (`incremental.rs`,
+//! design.md §8), exponential backoff after failures, on demand for `workbench-cached
+//! sync`, and the reload of configuration and tokens on `SIGHUP`.
 //!
 //! A copy is applied only when every page arrived and mapping succeeded; otherwise the
 //! previous copy keeps being served (design.md §6). A copy that would empty a non-empty
