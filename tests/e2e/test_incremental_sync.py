@@ -8,6 +8,7 @@ answer does not add up, gets complete copies instead, remembered until SIGHUP, a
 The fixture's request log is the proof of which requests a sync made."""
 
 import functools
+import json
 import os
 import signal
 import subprocess
@@ -247,7 +248,7 @@ def test_answer_over_the_budget_drops_the_sync(services, getent):
 def test_kill_9_during_incremental_sync_loses_nothing_committed(fresh, getent):
     control = fresh.server.control
     control.add_user(FRANK)
-    p = sync(fresh)
+    sync(fresh)
     assert fresh.status()["sync"]["last_kind"] == "incremental"
     frank = getent("passwd", "frank").stdout
     assert frank == FRANK_LINE + "\n"
@@ -278,3 +279,24 @@ def test_kill_9_during_incremental_sync_loses_nothing_committed(fresh, getent):
     assert getent("passwd", "frank").stdout == frank
     assert getent("passwd", "bob").returncode == 0
     assert fresh.status()["cached"]["users"] == len(SAMPLE_USERS) + 1
+
+
+def test_shadow_change_arrives_incrementally(fresh, getent):
+    """The admin token's copy is incremental too: a changed hash is served after the
+    sync, asked for with the same filter."""
+    control = fresh.server.control
+    bob = [u for u in json.loads(SAMPLE.read_text(encoding="utf-8"))["users"]
+           if u["id"] == "u-bob"][0]
+    ext = "urn:rstudio:params:scim:schemas:extension:workbench:1.0:User"
+    new_hash = "$6$incrsalt$" + "A" * 86
+    changed = dict(bob, **{ext: dict(bob[ext], shadowPassword=new_hash)})
+    before = getent("shadow", "bob")
+    assert before.returncode == 0 and new_hash not in before.stdout
+    control.add_user(changed)
+    control.reset_counters()
+    sync(fresh)
+    assert fresh.status()["sync"]["last_kind"] == "incremental"
+    assert ("Users", "changed", "admin", 200) in list_requests(fresh.server)
+    p = getent("shadow", "bob")
+    # Compared without printing the hash (CONTRIBUTING: no hash in output).
+    assert p.returncode == 0 and p.stdout.split(":")[1] == new_hash, "bob's hash not updated"
