@@ -296,6 +296,9 @@ impl Syncer {
             self.od.freshness().reset();
             (merged, change.edits.len())
         };
+        for r in &changed.refused {
+            crate::state::refusals::note_refusal(&self.shared, r);
+        }
         let report = SyncReport {
             kind: "incremental",
             full_reason: None,

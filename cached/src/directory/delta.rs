@@ -22,7 +22,7 @@ use super::change::Change;
 use super::local_accounts::LocalAccounts;
 use super::mapping::{map_shadow, ArrivedGroup, MappedUser};
 use super::merge::{self, Gone, Merge};
-use super::model::{EntryKind, PosixGroup};
+use super::model::{EntryKind, PosixGroup, Refusal};
 use super::overlay::Overlay;
 use super::view::DirectoryView;
 
@@ -63,11 +63,13 @@ pub struct Held {
     pub refused: HashSet<(EntryKind, String)>,
 }
 
-/// How much the merge did, for the sync report.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// How much the merge did, for the sync report, and what it refused on the way.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Merged {
     pub users_removed: usize,
     pub groups_removed: usize,
+    /// Shadow data refused (the user itself is kept, as in a full copy): for `status`.
+    pub refused: Vec<Refusal>,
 }
 
 /// The change that brings `dir` up to date with `delta`, or why a complete copy is
@@ -230,16 +232,7 @@ pub fn merge_delta(
             if next.same_accounts().contains(&user.name) {
                 continue;
             }
-            let mut refused = Vec::new();
-            let entry = map_shadow(&user, std::slice::from_ref(v), &mut refused);
-            for r in refused {
-                log::warn!(
-                    "refused shadow of user with SCIM id {:?}: {}: {}",
-                    r.scim_id,
-                    r.reason.as_str(),
-                    r.detail
-                );
-            }
+            let entry = map_shadow(&user, std::slice::from_ref(v), &mut merged.refused);
             if let Merge::Changed(c) = merge::merge_shadow(&next, &entry) {
                 next.apply(&c);
             }

@@ -205,6 +205,27 @@ fn shadow_follows_the_admin_changes() {
 }
 
 #[test]
+fn bad_shadow_is_refused_as_in_a_full_copy() {
+    let alice = user("u1", "alice", 5000);
+    let before = full(std::slice::from_ref(&alice), &[]);
+    let mut changed = alice.clone();
+    changed[USER_EXTENSION]["shadowPassword"] = json!("plain:text");
+    let after = full(std::slice::from_ref(&changed), &[]);
+    let d = delta(
+        std::slice::from_ref(&changed),
+        &[],
+        std::slice::from_ref(&changed),
+        &[],
+    );
+    let (change, m) = merge_delta(&before, &held(&before), &d, true, &local()).unwrap();
+    let mut got = before.clone();
+    got.apply(&change);
+    same(&got, &after);
+    assert_eq!(m.refused, after.refused);
+    assert_eq!(m.refused.len(), 1);
+}
+
+#[test]
 fn too_many_changes_mean_a_full_copy() {
     let before = full(&[user("u1", "alice", 5000)], &[]);
     let many: Vec<Value> = (0..=MAX_CHANGES as u64)
