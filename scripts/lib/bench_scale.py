@@ -57,7 +57,10 @@ def measure_size(repo, sandbox, release, n_users, misses):
     del directory
     server = FixtureServer(repo, data, work / "scim", max_page=PAGE).start(timeout=120)
     daemon = Daemon(release / "workbench-cached", work / "daemon", server, log_level="warn",
-                    sync_interval=3600, page_size=PAGE)
+                    sync_interval=3600, page_size=PAGE,
+                    # Every sync a complete copy: the second sync measured is a full
+                    # one, not an incremental one (issue 12 point 2).
+                    full_sync_interval=1)
     for item in os.environ.get("WB_BENCH_DAEMON_ENV", "").split():
         key, _, value = item.partition("=")
         daemon.start_env[key] = value

@@ -434,6 +434,10 @@ fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
     Ok(target)
 }
 
+/// Applying one change instead of replacing the copy (incremental syncs).
+#[path = "store_delta.rs"]
+mod delta;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -253,6 +253,21 @@ pub fn render_status(doc: &Value) -> String {
         "last error",
         text(s(doc, &["server", "last_error"])),
     );
+    line(
+        &mut out,
+        "last sync kind",
+        format!(
+            "{}, {} resources, {} bytes",
+            text(s(doc, &["sync", "last_kind"])),
+            text(s(doc, &["sync", "last_resources"])),
+            text(s(doc, &["sync", "last_bytes"]))
+        ),
+    );
+    line(
+        &mut out,
+        "incremental",
+        text(s(doc, &["sync", "incremental"])),
+    );
     line(&mut out, "serving stale", text(s(doc, &["serving_stale"])));
     line(&mut out, "user token", text(s(doc, &["tokens", "user"])));
     line(&mut out, "admin token", text(s(doc, &["tokens", "admin"])));
@@ -333,6 +348,15 @@ pub fn render_sync(doc: &Value) -> String {
         text(s(doc, &["duration_ms"])),
         text(s(doc, &["bytes"]))
     );
+    out.push_str(&format!(
+        "{} sync, {} resources fetched",
+        text(s(doc, &["kind"])),
+        text(s(doc, &["resources"]))
+    ));
+    match s(doc, &["full_reason"]).as_str() {
+        Some(reason) => out.push_str(&format!(" ({})\n", text(&Value::from(reason)))),
+        None => out.push('\n'),
+    }
     for kind in ["users", "groups"] {
         for change in ["added", "removed", "changed"] {
             if let Some(list) = s(doc, &["changes", kind, change]).as_array() {

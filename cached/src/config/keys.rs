@@ -137,6 +137,7 @@ pub const POSITIVE_TTL: &str = "positive-ttl";
 pub const NEGATIVE_TTL: &str = "negative-ttl";
 pub const MAX_STALE: &str = "max-stale";
 pub const SYNC_INTERVAL: &str = "sync-interval";
+pub const FULL_SYNC_INTERVAL: &str = "full-sync-interval";
 pub const REQUEST_TIMEOUT: &str = "request-timeout";
 pub const PAGE_SIZE: &str = "page-size";
 pub const MIN_UID: &str = "min-uid";
@@ -222,7 +223,16 @@ pub static KEYS: &[KeySpec] = &[
         name: SYNC_INTERVAL,
         default: DefaultValue::Value("600"),
         kind: ValueKind::Seconds { min: 1, max: MAX_SECONDS },
-        doc: "seconds between full copies of Users and Groups (with +/-10% jitter)",
+        doc: "seconds between syncs of Users and Groups (with +/-10% jitter): complete copies, or incremental ones where the server supports them (see full-sync-interval)",
+    },
+    KeySpec {
+        name: FULL_SYNC_INTERVAL,
+        default: DefaultValue::Value("86400"),
+        kind: ValueKind::Seconds { min: 1, max: MAX_SECONDS },
+        doc: "seconds between complete copies once incremental syncs work: the syncs in \
+              between ask only for what changed (meta.lastModified, 5 minutes of margin) \
+              and list ids to find deletions; any sign the server cannot do that means a \
+              complete copy",
     },
     KeySpec {
         name: REQUEST_TIMEOUT,

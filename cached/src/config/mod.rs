@@ -53,6 +53,8 @@ pub struct Config {
     pub negative_ttl: Duration,
     pub max_stale: Duration,
     pub sync_interval: Duration,
+    /// `full-sync-interval`: the longest time between complete copies.
+    pub full_sync_interval: Duration,
     pub request_timeout: Duration,
     pub page_size: u32,
     pub min_uid: u32,

@@ -422,6 +422,7 @@ impl Collector {
             negative_ttl: self.seconds(keys::NEGATIVE_TTL)?,
             max_stale: self.seconds(keys::MAX_STALE)?,
             sync_interval: self.seconds(keys::SYNC_INTERVAL)?,
+            full_sync_interval: self.seconds(keys::FULL_SYNC_INTERVAL)?,
             request_timeout: self.seconds(keys::REQUEST_TIMEOUT)?,
             page_size: self.number(keys::PAGE_SIZE)?,
             min_uid: self.number(keys::MIN_UID)?,
@@ -537,6 +538,7 @@ pub(crate) mod tests {
         assert_eq!(c.negative_ttl, Duration::from_secs(30));
         assert_eq!(c.max_stale, Duration::from_secs(604_800));
         assert_eq!(c.sync_interval, Duration::from_secs(600));
+        assert_eq!(c.full_sync_interval, Duration::from_secs(86_400));
         assert_eq!(c.request_timeout, Duration::from_secs(5));
         assert_eq!(c.page_size, 500);
         assert_eq!((c.min_uid, c.min_gid), (1000, 1000));
@@ -570,6 +572,7 @@ pub(crate) mod tests {
              negative-ttl=0\n\
              max-stale=31536000\n\
              sync-interval=60\n\
+             full-sync-interval=3600\n\
              request-timeout=2\n\
              page-size=10000\n\
              sync-max-bytes=64M\n\
@@ -602,6 +605,7 @@ pub(crate) mod tests {
         assert_eq!(c.page_size, 10_000);
         assert_eq!(c.sync_max_bytes, 64 << 20);
         assert_eq!(c.sync_deadline, Duration::from_secs(120));
+        assert_eq!(c.full_sync_interval, Duration::from_secs(3600));
         assert_eq!((c.min_uid, c.min_gid), (500, 600));
         assert_eq!(c.home_root, "/users");
         assert_eq!(c.home_must_be_under, vec!["/users", "/srv/homes"]);

@@ -1,6 +1,7 @@
-//! The sync thread: full copies of Users and Groups every `sync-interval` (jittered),
-//! exponential backoff after failures, on demand for `workbench-cached sync`, and the
-//! reload of configuration and tokens on `SIGHUP`.
+//! The sync thread: syncs of Users and Groups every `sync-interval` (jittered), complete
+//! copies or, once the server has shown it can, incremental ones (`incremental.rs`,
+//! design.md §8), exponential backoff after failures, on demand for `workbench-cached
+//! sync`, and the reload of configuration and tokens on `SIGHUP`.
 //!
 //! A copy is applied only when every page arrived and mapping succeeded; otherwise the
 //! previous copy keeps being served (design.md §6). A copy that would empty a non-empty
@@ -16,6 +17,7 @@ use crate::cache::snapshot::Snapshot;
 use crate::cache::store::Store;
 use crate::config::Config;
 use crate::daemon::token_slots::TokenSlot;
+use crate::directory::change::{Change, Edit};
 use crate::directory::local_accounts::{LocalAccounts, GROUP_PATH, PASSWD_PATH};
 use crate::directory::mapping::{
     build_directory_mapped, keep_shadow_fields, map_arrived_group, map_user,
@@ -26,12 +28,17 @@ use crate::directory::view::DirectoryView;
 use crate::ondemand::state::OnDemand;
 use crate::ondemand::state::UsableTokens;
 use crate::schedule::jitter::Jitter;
+use crate::schedule::sync_plan::SyncPlan;
 use crate::scim::budget::SyncBudget;
 use crate::scim::client::ScimClient;
 use crate::scim::error::ScimError;
+use crate::state::health::SyncReport;
 use crate::state::PushedTokens;
 use crate::state::{Shared, NO_GID};
 use crate::tokens::file::TokenKind;
+
+#[path = "incremental.rs"]
+mod incremental;
 
 /// Timeout of one on-demand SCIM request (misses and refreshes): below the module's
 /// 3 s deadline so a lookup gets an answer, if only `TRYAGAIN`.
@@ -97,6 +104,13 @@ pub struct Syncer {
     explicit_config: Option<PathBuf>,
     /// Caps `sync-deadline` for the attempt before `READY=1`.
     deadline_cap: Option<Duration>,
+    /// Complete or incremental (design.md §8).
+    plan: SyncPlan,
+    /// The budget a complete copy continues with after an incremental attempt in the
+    /// same sync.
+    pending_budget: Option<SyncBudget>,
+    /// Incremental syncs in a row that were answered with every user.
+    everything_streak: u32,
 }
 
 impl Syncer {
@@ -114,6 +128,9 @@ impl Syncer {
             logged_refusals: Default::default(),
             explicit_config,
             deadline_cap: None,
+            plan: SyncPlan::new(),
+            pending_budget: None,
+            everything_streak: 0,
         };
         s.rebuild_client(&config);
         s.publish_tokens();
@@ -245,7 +262,7 @@ impl Syncer {
 
     fn attempt(&mut self) -> (bool, Value) {
         let started = Instant::now();
-        let result = self.fetch_and_apply();
+        let result = self.planned_fetch_and_apply();
         let now = SystemTime::now();
         self.publish_tokens();
         let mut h = self.shared.health();
@@ -257,6 +274,7 @@ impl Syncer {
                 h.last_error = applied.admin_error.clone();
                 h.consecutive_failures = 0;
                 h.empty_pending = false;
+                h.last_sync_report = Some(applied.report.clone());
                 drop(h);
                 let counts = self.shared.snapshot().counts();
                 let report = json!({
@@ -268,8 +286,23 @@ impl Syncer {
                     "refused": after_refused_total(&self.shared),
                     "shadow": if applied.shadow_updated { "updated" } else { "kept" },
                     "bytes": applied.bytes,
+                    "kind": applied.report.kind,
+                    "full_reason": applied.report.full_reason,
+                    "resources": applied.report.resources,
                     "warning": applied.admin_error,
                 });
+                log::info!(
+                    "sync applied: {}{}, {} resources, {} bytes",
+                    applied.report.kind,
+                    applied
+                        .report
+                        .full_reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default(),
+                    applied.report.resources,
+                    applied.report.bytes
+                );
                 (true, report)
             }
             Err(e) => {
@@ -316,7 +349,10 @@ impl Syncer {
             Some(cap) => config.sync_deadline.min(cap),
             None => config.sync_deadline,
         };
-        let mut budget = SyncBudget::new(config.sync_max_bytes, deadline);
+        let mut budget = self
+            .pending_budget
+            .take()
+            .unwrap_or_else(|| SyncBudget::new(config.sync_max_bytes, deadline));
         let users = match client
             .fetch_all_users_shaped(&token, &mut budget, |v| map_user(&v, &config, &local))
         {
@@ -382,6 +418,8 @@ impl Syncer {
             budget.used_bytes(),
             budget.max_bytes()
         );
+        let resources =
+            (users.len() + groups.len() + admin_users.as_ref().map_or(0, Vec::len)) as u64;
         let mut dir =
             build_directory_mapped(users, groups, admin_users.as_deref(), &config, &local);
         let shadow_updated = admin_users.is_some();
@@ -428,6 +466,12 @@ impl Syncer {
             admin_error,
             bytes: budget.used_bytes(),
             changes,
+            report: SyncReport {
+                kind: "full",
+                full_reason: None,
+                bytes: budget.used_bytes(),
+                resources,
+            },
         })
     }
 
@@ -491,6 +535,9 @@ impl Syncer {
                     Err(p) => *p.into_inner() = Arc::new(config),
                 }
                 log::info!("configuration reloaded");
+                // The server (or its address) may have changed: what it was found to
+                // support is asked again, after a complete copy.
+                self.plan.forget_support();
                 // Rules from the new settings (reserved-names, home-must-be-under …)
                 // apply to what is served now, not only from the next copy.
                 let _apply = self.shared.apply_lock();
@@ -615,6 +662,8 @@ struct Applied {
     bytes: u64,
     /// Users and groups added, removed and changed, by name.
     changes: Value,
+    /// What kind of sync, what it fetched.
+    report: SyncReport,
 }
 
 fn after_refused_total(shared: &Shared) -> u64 {
@@ -662,6 +711,18 @@ fn diff(before: &Snapshot, after: &Directory) -> Value {
     let groups: HashMap<&str, &PosixGroup> =
         after.groups.iter().map(|g| (g.name.as_str(), g)).collect();
     let (ga, gr, gc) = changes(before.groups().map(|g| (g.name.clone(), g)), &groups);
+    report_sections(ua, ur, uc, ga, gr, gc)
+}
+
+/// The report's `changes`: at most [`REPORT_NAMES`] names per list, with full counts.
+fn report_sections(
+    ua: Vec<String>,
+    ur: Vec<String>,
+    uc: Vec<String>,
+    ga: Vec<String>,
+    gr: Vec<String>,
+    gc: Vec<String>,
+) -> Value {
     fn listed(mut names: Vec<String>) -> (usize, Vec<String>) {
         let n = names.len();
         names.truncate(REPORT_NAMES);
@@ -676,6 +737,67 @@ fn diff(before: &Snapshot, after: &Directory) -> Value {
         "users": section(ua, ur, uc),
         "groups": section(ga, gr, gc),
     })
+}
+
+/// The names an incremental sync's `change` adds, removes and changes, read from the
+/// copy `before` it is applied, in the report's shape (see [`diff`]).
+pub(super) fn change_report(before: &Snapshot, change: &Change) -> Value {
+    let (mut ua, mut ur, mut uc) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ga, mut gr, mut gc) = (Vec::new(), Vec::new(), Vec::new());
+    let put_users: std::collections::HashSet<&str> = change
+        .edits
+        .iter()
+        .filter_map(|e| match e {
+            Edit::PutUser(u) => Some(u.scim_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let put_groups: std::collections::HashSet<u32> = change
+        .edits
+        .iter()
+        .filter_map(|e| match e {
+            Edit::PutGroup(g) => Some(g.gid),
+            _ => None,
+        })
+        .collect();
+    for edit in &change.edits {
+        match edit {
+            Edit::RemoveUser { uid } => {
+                if let Some(u) = before.user_by_uid(*uid) {
+                    if !put_users.contains(u.scim_id.as_str()) {
+                        ur.push(u.name);
+                    }
+                }
+            }
+            Edit::PutUser(u) => {
+                if before.user_by_scim_id(&u.scim_id).is_some() {
+                    uc.push(u.name.clone());
+                } else {
+                    ua.push(u.name.clone());
+                }
+            }
+            Edit::RemoveGroup { gid } => {
+                if let Some(g) = before.group_summary(*gid) {
+                    if !put_groups.contains(gid) {
+                        gr.push(g.name);
+                    }
+                }
+            }
+            Edit::PutGroup(g) => {
+                if before.group_summary(g.gid).is_some() {
+                    gc.push(g.name.clone());
+                } else {
+                    ga.push(g.name.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    for v in [&mut ua, &mut ur, &mut uc, &mut ga, &mut gr, &mut gc] {
+        v.sort();
+        v.dedup();
+    }
+    report_sections(ua, ur, uc, ga, gr, gc)
 }
 
 /// Gives the memory a sync freed back to the system. A sync parses every page into JSON

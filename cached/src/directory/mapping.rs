@@ -578,7 +578,16 @@ enum AdminShadow {
 /// the same rules as a full copy.
 pub fn map_shadow(user: &PosixUser, admin: &[Value], refused: &mut Vec<Refusal>) -> ShadowEntry {
     let admin: Vec<AdminFields> = admin.iter().cloned().map(keep_shadow_fields).collect();
-    build_shadow(std::slice::from_ref(user), &admin, refused)
+    map_shadow_fields(user, &admin, refused)
+}
+
+/// [`map_shadow`] from what a sync kept of the resources ([`keep_shadow_fields`]).
+pub fn map_shadow_fields(
+    user: &PosixUser,
+    admin: &[AdminFields],
+    refused: &mut Vec<Refusal>,
+) -> ShadowEntry {
+    build_shadow(std::slice::from_ref(user), admin, refused)
         .pop()
         .unwrap_or_else(|| ShadowEntry {
             name: user.name.clone(),
@@ -596,6 +605,13 @@ pub struct AdminFields {
     id: Option<String>,
     active: bool,
     shadow: AdminShadow,
+}
+
+impl AdminFields {
+    /// The resource's SCIM `id`, when it is a string.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
 }
 
 /// Keeps [`AdminFields`] of one admin-token User resource (nothing of anything that is

@@ -12,7 +12,9 @@
 //! | [`change`] | the edits one merge makes ([`change::Change`]) |
 //! | [`overlay`] | pending edits over a view, read as the copy they make |
 //! | [`merge`] | one entry fetched on its own: the change it makes, with the same rules as a full copy |
+//! | [`delta`] | an incremental sync: changed entries and deletions merged by the same rules, or why a full copy is needed |
 pub mod change;
+pub mod delta;
 pub mod group_name;
 pub mod local_accounts;
 pub mod mapping;

@@ -67,6 +67,22 @@ impl<'a, V: DirectoryView + ?Sized> Overlay<'a, V> {
         self.shadow.insert(name.to_string(), None);
     }
 
+    /// Makes the edits of `change` (computed against this overlay), so that the next
+    /// merge reads their result: how several merges are chained into one change.
+    pub fn apply(&mut self, change: &Change) {
+        for edit in &change.edits {
+            match edit {
+                Edit::RemoveUser { uid } => self.remove_user(*uid),
+                Edit::PutUser(u) => self.put_user(u.clone()),
+                Edit::RemoveGroup { gid } => self.remove_group(*gid),
+                Edit::PutGroup(g) => self.put_group(g.clone()),
+                Edit::RemoveShadow { name } => self.remove_shadow(name),
+                Edit::PutShadow(s) => self.put_shadow(s.clone()),
+                Edit::SameAccounts(names) => self.set_same_accounts(names.clone()),
+            }
+        }
+    }
+
     /// The edits that turn the base into this copy: removals first, then puts; entries
     /// put back exactly as they were are left out.
     pub fn into_change(self) -> Change {

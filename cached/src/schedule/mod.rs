@@ -1,3 +1,5 @@
 //! When to ask the server: jittered intervals and exponential backoff, shared by the
-//! sync loop and the on-demand failure gate. Pure arithmetic over a clock and a seed.
+//! sync loop and the on-demand failure gate; complete or incremental sync. Pure arithmetic
+//! over a clock and a seed.
 pub mod jitter;
+pub mod sync_plan;

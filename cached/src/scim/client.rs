@@ -85,6 +85,37 @@ impl ScimClient {
         )
     }
 
+    /// The resources of `endpoint` (`Users` or `Groups`) modified after `since`, each
+    /// through `shape` as its page arrives (see [`super::delta`]).
+    pub fn fetch_modified_after<T>(
+        &self,
+        token: &BearerToken,
+        endpoint: &str,
+        since: std::time::SystemTime,
+        budget: &mut SyncBudget,
+        shape: impl FnMut(Value) -> T,
+    ) -> Result<Vec<T>, ScimError> {
+        super::delta::fetch_modified_after(
+            &self.transport,
+            token,
+            endpoint,
+            since,
+            self.page_size,
+            budget,
+            shape,
+        )
+    }
+
+    /// The id of every resource of `endpoint` (see [`super::delta::list_ids`]).
+    pub fn list_ids(
+        &self,
+        token: &BearerToken,
+        endpoint: &str,
+        budget: &mut SyncBudget,
+    ) -> Result<std::collections::HashSet<String>, ScimError> {
+        super::delta::list_ids(&self.transport, token, endpoint, self.page_size, budget)
+    }
+
     /// The users matching `filter` exactly (usually zero or one). An empty vector means
     /// the server answered "none". [`ScimError::BadFilter`] means: use the full copy.
     pub fn lookup_user(

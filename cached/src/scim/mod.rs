@@ -2,6 +2,7 @@
 pub mod attributes;
 pub mod budget;
 pub mod client;
+pub mod delta;
 pub mod error;
 pub mod lookup;
 pub mod nesting;

@@ -129,13 +129,37 @@ pub fn fetch_all_shaped<T>(
     budget: &mut SyncBudget,
     mut shape: impl FnMut(Value) -> T,
 ) -> Result<Vec<T>, ScimError> {
+    fetch_all_query(transport, token, endpoint, "", page_size, budget, |v| {
+        Ok(shape(v))
+    })
+}
+
+/// [`fetch_all_shaped`] with `query` (already encoded `name=value` pairs joined by `&`,
+/// e.g. a `filter` or `attributes`) added to every page's request, and a `shape` that
+/// may end the copy at once with an error (a resource showing that the server did not
+/// do what was asked). A 400 to a request with a `filter` is [`ScimError::BadFilter`].
+pub fn fetch_all_query<T>(
+    transport: &HttpTransport,
+    token: &BearerToken,
+    endpoint: &str,
+    query: &str,
+    page_size: u32,
+    budget: &mut SyncBudget,
+    mut shape: impl FnMut(Value) -> Result<T, ScimError>,
+) -> Result<Vec<T>, ScimError> {
+    let filtered = query.contains("filter=");
+    let extra = if query.is_empty() {
+        String::new()
+    } else {
+        format!("&{query}")
+    };
     let count = page_size.max(1);
     let mut all: Vec<T> = Vec::new();
     let mut expected_total: Option<u64> = None;
     let mut start: u64 = 1;
     let mut pages: u64 = 0;
     loop {
-        let relative = format!("{endpoint}?{START_INDEX}={start}&{COUNT}={count}");
+        let relative = format!("{endpoint}?{START_INDEX}={start}&{COUNT}={count}{extra}");
         let path = transport.path_for(&relative);
         let incomplete = |reason: String| ScimError::Incomplete {
             path: path.clone(),
@@ -143,7 +167,7 @@ pub fn fetch_all_shaped<T>(
         };
         let body = transport
             .get_within(&relative, token, budget)?
-            .into_ok_body(&path, false)?;
+            .into_ok_body(&path, filtered)?;
         let page = parse_list_response(&body, &path)?;
         drop(body);
         pages += 1;
@@ -197,7 +221,9 @@ pub fn fetch_all_shaped<T>(
                 "{what} after {received} of {total} resources"
             )));
         }
-        all.extend(resources.into_iter().map(&mut shape));
+        for resource in resources {
+            all.push(shape(resource)?);
+        }
         if all.len() as u64 == total {
             log::debug!("copied {total} {endpoint} in {pages} page(s)");
             return Ok(all);

@@ -38,6 +38,7 @@ fn config(server_address: ServerAddress, page_size: u32) -> Config {
         negative_ttl: Duration::from_secs(30),
         max_stale: Duration::from_secs(604800),
         sync_interval: Duration::from_secs(600),
+        full_sync_interval: Duration::from_secs(86400),
         request_timeout: Duration::from_secs(1),
         page_size,
         min_uid: 1000,

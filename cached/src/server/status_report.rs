@@ -47,6 +47,16 @@ pub fn build(od: &OnDemand, root: bool) -> Value {
                 "too_large": c.dropped_syncs.too_large.load(Ordering::Relaxed),
             },
         },
+        // Complete or incremental syncs (design.md §8), and what the last applied one
+        // fetched.
+        "sync": {
+            "incremental": health.incremental.as_deref().unwrap_or("unknown"),
+            "last_kind": health.last_sync_report.as_ref().map(|r| r.kind),
+            "last_full_reason": health.last_sync_report.as_ref().and_then(|r| r.full_reason.clone()),
+            "last_bytes": health.last_sync_report.as_ref().map(|r| r.bytes),
+            "last_resources": health.last_sync_report.as_ref().map(|r| r.resources),
+            "full_sync_interval_s": config.full_sync_interval.as_secs(),
+        },
         "tokens": {
             "user": health.user_token.as_str(),
             "admin": health.admin_token.as_str(),

@@ -47,4 +47,22 @@ pub struct Health {
     /// A sync that would have emptied the cache is waiting for confirmation.
     pub empty_pending: bool,
     pub consecutive_failures: u32,
+    /// The last sync that was applied: what it was and what it cost.
+    pub last_sync_report: Option<SyncReport>,
+    /// Whether the server answers incremental requests: `unknown`, `supported` or
+    /// `unsupported (reason)` (design.md §8).
+    pub incremental: Option<String>,
+}
+
+/// What one applied sync was and what it fetched (`status`, the sync log and report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// `full` or `incremental`.
+    pub kind: &'static str,
+    /// Why a complete copy (none for an incremental sync).
+    pub full_reason: Option<String>,
+    /// Response body bytes read.
+    pub bytes: u64,
+    /// Resources received (ids of a listing included).
+    pub resources: u64,
 }
