@@ -45,6 +45,9 @@ struct GroupSlot {
     scim_id: Span,
 }
 
+/// A SCIM id and the uid or gid it is held under.
+pub type HeldId = (String, u32);
+
 /// Counts shown by `status`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SnapshotCounts {
@@ -722,6 +725,24 @@ impl Snapshot {
             max,
             max_bytes,
         )
+    }
+
+    /// (SCIM id, uid) of every user and (SCIM id, gid) of every SCIM group, read from
+    /// the slots without decoding a record (an incremental sync compares them with the
+    /// server's id listing).
+    pub fn held_ids(&self) -> (Vec<HeldId>, Vec<HeldId>) {
+        let users = self
+            .users
+            .iter()
+            .map(|(uid, s)| (text(self.heap.get(s.scim_id)), *uid))
+            .collect();
+        let groups = self
+            .groups
+            .iter()
+            .filter(|(_, s)| !s.scim_id.is_empty())
+            .map(|(gid, s)| (text(self.heap.get(s.scim_id)), *gid))
+            .collect();
+        (users, groups)
     }
 
     /// Every user's uid and every SCIM group's gid (what `invalidate --all` expires).

@@ -85,6 +85,18 @@ fn pages_walk_in_key_order() {
 }
 
 #[test]
+fn held_ids_are_the_users_and_scim_groups() {
+    let s = Snapshot::from_directory(dir());
+    let (users, groups) = s.held_ids();
+    assert_eq!(
+        users,
+        vec![("u-alice".to_string(), 1001), ("u-bob".to_string(), 1002)]
+    );
+    // The private group `alice` has no SCIM id: not listed.
+    assert_eq!(groups, vec![("g".to_string(), 2001)]);
+}
+
+#[test]
 fn round_trips_a_full_copy() {
     let d = dir();
     assert_eq!(Snapshot::from_directory(d.clone()).to_directory(), d);

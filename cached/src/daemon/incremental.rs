@@ -19,7 +19,6 @@ use crate::directory::delta::{merge_delta, Delta, Doubt, Held};
 use crate::directory::local_accounts::LocalAccounts;
 use crate::directory::mapping::{keep_shadow_fields, map_arrived_group, map_user};
 use crate::directory::model::EntryKind;
-use crate::directory::view::DirectoryView;
 use crate::schedule::sync_plan::{FullReason, SyncKind, SAFETY_MARGIN};
 use crate::scim::attributes::{GROUPS_ENDPOINT, USERS_ENDPOINT};
 use crate::scim::budget::SyncBudget;
@@ -267,18 +266,11 @@ impl Syncer {
             let _apply = self.shared.apply_lock();
             let computed = {
                 let snap = self.shared.snapshot();
-                let (uids, gids) = snap.refetchable_ids();
+                // Ids only: no record decoded (a 20,000-member group included).
+                let (users, groups) = snap.held_ids();
                 let held = Held {
-                    users: uids
-                        .iter()
-                        .filter_map(|uid| snap.user_by_uid(*uid))
-                        .map(|u| (u.scim_id.clone(), u.uid))
-                        .collect(),
-                    groups: gids
-                        .iter()
-                        .filter_map(|gid| snap.group_by_gid(*gid))
-                        .map(|g| (g.scim_id.clone(), g.gid))
-                        .collect(),
+                    users,
+                    groups,
                     refused: held_refused,
                 };
                 merge_delta(&*snap, &held, &delta, config.user_private_groups, &local)
