@@ -330,15 +330,7 @@ impl Store {
                 .map_err(sql("prune shadow"))?;
             }
         }
-        let secs = synced_at
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('synced_at', ?1)",
-            params![secs.to_string()],
-        )
-        .map_err(sql("write sync time"))?;
+        record_synced_at(&tx, synced_at).map_err(sql("write sync time"))?;
         tx.commit().map_err(sql("commit"))?;
         Ok(())
     }
@@ -437,6 +429,20 @@ fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
 /// Applying one change instead of replacing the copy (incremental syncs).
 #[path = "store_delta.rs"]
 mod delta;
+
+/// Records in `meta` when the copy in the file was last brought up to date (a complete
+/// copy or an incremental sync), in the transaction that wrote it.
+fn record_synced_at(tx: &rusqlite::Transaction<'_>, synced_at: SystemTime) -> rusqlite::Result<()> {
+    let secs = synced_at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('synced_at', ?1)",
+        params![secs.to_string()],
+    )
+    .map(|_| ())
+}
 
 #[cfg(test)]
 mod tests {

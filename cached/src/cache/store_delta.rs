@@ -5,7 +5,7 @@
 //! Every `Put` replaces the rows holding any of its keys, as
 //! [`crate::directory::change`] defines it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use rusqlite::params;
 
@@ -92,15 +92,7 @@ impl Store {
                 Edit::SameAccounts(_) => {}
             }
         }
-        let secs = synced_at
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('synced_at', ?1)",
-            params![secs.to_string()],
-        )
-        .map_err(sql("write sync time"))?;
+        super::record_synced_at(&tx, synced_at).map_err(sql("write sync time"))?;
         tx.commit().map_err(sql("commit"))?;
         Ok(())
     }
@@ -110,6 +102,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::directory::model::{Directory, PosixGroup, PosixUser, ShadowEntry};
+    use std::time::UNIX_EPOCH;
 
     fn user(uid: u32, name: &str, scim: &str) -> PosixUser {
         PosixUser {

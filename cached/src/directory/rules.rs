@@ -78,15 +78,7 @@ pub fn check_user(user: &PosixUser, cfg: &Config, local: &LocalAccounts) -> Resu
     }
     check_reserved("user", name, cfg)?;
     // After the reserved names (which already ignore case, so `Root` reads as reserved).
-    if let Some(like) = local.user_named_like(name) {
-        return Err(Problem::new(
-            RefusalReason::CollidesWithLocal,
-            format!(
-                "user name '{name}' differs only in case from '{like}' in /etc/passwd (sudo \
-                 and other tools match names ignoring case)"
-            ),
-        ));
-    }
+    check_case_variant("user", name, local.user_named_like(name), "/etc/passwd")?;
     if local.gids.contains(&gid) && !cfg.local_primary_gids.contains(&gid) {
         // It would give the user that group's file access without anyone listing it
         // as a member.
@@ -136,16 +128,7 @@ pub fn check_group(
         ));
     }
     check_reserved("group", name, cfg)?;
-    if let Some(like) = local.group_named_like(name) {
-        return Err(Problem::new(
-            RefusalReason::CollidesWithLocal,
-            format!(
-                "group name '{name}' differs only in case from '{like}' in /etc/group (sudo \
-                 and other tools match names ignoring case)"
-            ),
-        ));
-    }
-    Ok(())
+    check_case_variant("group", name, local.group_named_like(name), "/etc/group")
 }
 
 /// Whether `name` is in `reserved`, ignoring ASCII case: now that names keep their case,
@@ -153,6 +136,26 @@ pub fn check_group(
 /// modules fold case).
 pub fn is_reserved<'a>(name: &str, reserved: impl IntoIterator<Item = &'a String>) -> bool {
     reserved.into_iter().any(|r| r.eq_ignore_ascii_case(name))
+}
+
+/// A name that differs from a local one (`like`, from `file`) only in case is that
+/// name to sudo and other tools that match names ignoring case: refused.
+fn check_case_variant(
+    kind: &str,
+    name: &str,
+    like: Option<&str>,
+    file: &str,
+) -> Result<(), Problem> {
+    match like {
+        Some(like) => Err(Problem::new(
+            RefusalReason::CollidesWithLocal,
+            format!(
+                "{kind} name '{name}' differs only in case from '{like}' in {file} (sudo and \
+                 other tools match names ignoring case)"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn check_reserved(kind: &str, name: &str, cfg: &Config) -> Result<(), Problem> {
