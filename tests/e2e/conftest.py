@@ -15,6 +15,7 @@ that daemon.
 """
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -135,6 +136,22 @@ def services(sandbox):
     _services.stop()
     for server in _services.servers:
         server.stop()
+
+
+_own_servers = itertools.count(1)
+
+
+@pytest.fixture
+def fresh(services, request):
+    """A fixture server of the test's own with the sample directory (the test may change
+    or stop it) and a daemon using it; both stopped afterwards. A module whose tests all
+    need one overrides `daemon` with it."""
+    module = request.module.__name__.removeprefix("test_")
+    server = services.start_server(SAMPLE, f"scim-{module}-{next(_own_servers)}")
+    daemon = services.ensure(server)
+    yield daemon
+    services.stop()
+    server.stop()
 
 
 @pytest.fixture(scope="session")

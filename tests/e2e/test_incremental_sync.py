@@ -27,20 +27,6 @@ FRANK = {"id": "u-frank", "userName": "frank@example.com", "posixUserName": "fra
          "posixUserId": 1106, "displayName": "Frank Fisher"}
 FRANK_LINE = "frank:x:1106:1106:Frank Fisher:/home/frank:/bin/bash"
 
-_count = [0]
-
-
-@pytest.fixture
-def fresh(services):
-    """A fixture server of its own (the tests change it) and a daemon using it."""
-    _count[0] += 1
-    server = services.start_server(SAMPLE, f"scim-incr-{_count[0]}")
-    daemon = services.ensure(server)
-    yield daemon
-    services.stop()
-    server.stop()
-
-
 @pytest.fixture
 def daemon(fresh):
     return fresh
@@ -220,8 +206,7 @@ def test_growing_total_drops_the_sync_and_the_next_is_complete(fresh, getent):
 def test_answer_over_the_budget_drops_the_sync(services, getent):
     """A server that answers the incremental filter with everything, a lot of it: the
     sync stops at sync-max-bytes, the cache is kept, the next sync is complete."""
-    _count[0] += 1
-    server = services.start_server(SAMPLE, f"scim-incr-{_count[0]}")
+    server = services.start_server(SAMPLE, "scim-incremental-budget")
     try:
         daemon = services.ensure(server, sync_max_bytes="1M", page_size=2)
         control = server.control

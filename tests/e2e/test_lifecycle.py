@@ -26,20 +26,6 @@ POLL_S = 0.05
 wait_for = functools.partial(polling.wait_for, timeout=10.0, interval=POLL_S)
 
 
-_count = [0]
-
-
-@pytest.fixture
-def fresh(services):
-    """A fixture server of its own with the sample directory, and a daemon using it."""
-    _count[0] += 1
-    server = services.start_server(SAMPLE, f"scim-life-{_count[0]}")
-    daemon = services.ensure(server)
-    yield daemon
-    services.stop()
-    server.stop()
-
-
 @pytest.fixture
 def daemon(fresh):
     return fresh
@@ -298,8 +284,7 @@ def test_before_the_first_complete_copy_a_name_filters_cannot_find_is_tryagain(
     finish (here the server's Groups listing hangs), "none" from the filters must not
     become "no such user": EAGAIN, and her uid (filterable) is found. Once a copy is
     complete, the name resolves."""
-    _count[0] += 1
-    server = services.start_server(SAMPLE, f"scim-life-{_count[0]}", eq_only=True)
+    server = services.start_server(SAMPLE, "scim-lifecycle-eq-only", eq_only=True)
     try:
         server.control.set_fault("hang", endpoint="Groups", then="close")
         services.stop()
