@@ -18,6 +18,7 @@
 
 pub mod codec;
 pub mod frame;
+pub mod map;
 pub mod record;
 pub mod request;
 pub mod response;
