@@ -276,6 +276,8 @@ impl Syncer {
                 h.empty_pending = false;
                 h.last_sync_report = Some(applied.report.clone());
                 drop(h);
+                // Everything is confirmed as of now: the map's expiries are renewed.
+                self.shared.fastpath.want_rebuild();
                 let counts = self.shared.snapshot().counts();
                 let report = json!({
                     "ok": true,

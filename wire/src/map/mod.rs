@@ -53,6 +53,31 @@
 //! member. Every offset and length is bounds-checked by the reader ([`view`]); a probe
 //! never runs longer than [`MAX_PROBE`] whatever the header says.
 
+/// Why a module refused an image it was handed. The module sends the code of its last
+/// refusal with its next `MapImage` request; the daemon counts them by name in `status`.
+pub mod refusal {
+    pub const NONE: u8 = 0;
+    /// The answer carried no descriptor (a confined program may not receive one).
+    pub const NO_DESCRIPTOR: u8 = 1;
+    /// Not a memfd with every required seal.
+    pub const NOT_SEALED: u8 = 2;
+    /// Its size differs from the offer's, or is beyond the limit.
+    pub const WRONG_SIZE: u8 = 3;
+    /// Its header does not parse or disagrees with the offer.
+    pub const BAD_HEADER: u8 = 4;
+    /// Offered by a daemon whose socket is not root's.
+    pub const UNTRUSTED_PEER: u8 = 5;
+    /// Names by code, for `status`.
+    pub const NAMES: [&str; 6] = [
+        "none",
+        "no_descriptor",
+        "not_sealed",
+        "wrong_size",
+        "bad_header",
+        "untrusted_peer",
+    ];
+}
+
 pub mod build;
 pub mod hash;
 pub mod layout;
