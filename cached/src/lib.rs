@@ -24,9 +24,9 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod directory;
-pub mod fastpath;
 #[cfg(test)]
 mod docs;
+pub mod fastpath;
 pub mod ondemand;
 pub mod posix;
 pub mod schedule;

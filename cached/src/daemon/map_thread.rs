@@ -47,7 +47,8 @@ fn rebuild(od: &OnDemand) {
     let changes = publisher.changes();
     let generation = publisher.next_generation();
     let key = random_key();
-    let ttl = od.shared.config().positive_ttl;
+    let config = od.shared.config();
+    let ttl = config.positive_ttl;
     let freshness = od.freshness().clone();
     let last_sync = od.shared.health().last_sync;
     let now = monotonic_secs();
@@ -60,7 +61,7 @@ fn rebuild(od: &OnDemand) {
     };
     let built = {
         let snap = od.shared.snapshot();
-        build(&snap, generation, key, expiry)
+        build(&snap, generation, key, config.enumerate, expiry)
     };
     let (bytes, counts) = match built {
         Ok(b) => b,

@@ -537,6 +537,9 @@ impl Syncer {
                     Err(p) => *p.into_inner() = Arc::new(config),
                 }
                 log::info!("configuration reloaded");
+                // positive-ttl and enumerate shape the map: processes stop using the
+                // current one now, and the next is built under the new settings.
+                self.shared.fastpath.retire();
                 // The server (or its address) may have changed: what it was found to
                 // support is asked again, after a complete copy.
                 self.plan.forget_support();

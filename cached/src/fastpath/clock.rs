@@ -12,7 +12,8 @@ pub fn monotonic_ms() -> u64 {
     if rc != 0 {
         return 0;
     }
-    u64::try_from(ts.tv_sec).unwrap_or(0) * 1000 + u64::try_from(ts.tv_nsec).unwrap_or(0) / 1_000_000
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1000
+        + u64::try_from(ts.tv_nsec).unwrap_or(0) / 1_000_000
 }
 
 /// Seconds of `CLOCK_MONOTONIC`.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use workbench_wire::map::view::{group_gid, passwd_name, passwd_uid};
-use workbench_wire::map::{BuildError, Builder};
+use workbench_wire::map::{BuildError, Builder, FLAG_ENUMERATE};
 
 use crate::cache::snapshot::Snapshot;
 
@@ -31,6 +31,7 @@ pub fn build(
     snap: &Snapshot,
     generation: u64,
     key: [u64; 2],
+    enumerate: bool,
     expiry: impl Fn(Entry) -> u32,
 ) -> Result<(Vec<u8>, ImageCounts), BuildError> {
     let mut b = Builder::new();
@@ -57,7 +58,8 @@ pub fn build(
         b.add_group(record, expiry(Entry::Group(gid, scim)))?;
         counts.groups += 1;
     }
-    Ok((b.finish(generation, key)?, counts))
+    let flags = if enumerate { FLAG_ENUMERATE } else { 0 };
+    Ok((b.finish(generation, key, flags)?, counts))
 }
 
 /// The CLOCK_MONOTONIC second (given `now_secs`) at which an entry confirmed `age` ago

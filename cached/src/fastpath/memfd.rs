@@ -15,8 +15,12 @@ use workbench_wire::map::{CONTROL_OFFSET, EXPIRY_OFFSET};
 const CONTROL_LEN: usize = EXPIRY_OFFSET - CONTROL_OFFSET;
 
 /// The seals every published image carries (the module checks for all of them).
-pub const SEALS: libc::c_int =
-    libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_SEAL;
+pub const SEALS: libc::c_int = workbench_wire::map::REQUIRED_SEALS;
+
+const _: () = assert!(
+    SEALS
+        == libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_SEAL
+);
 
 /// Why an image could not be put in a memfd (an old kernel, a seccomp filter): the
 /// daemon then simply serves on the socket.

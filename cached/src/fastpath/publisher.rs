@@ -36,7 +36,9 @@ impl Published {
     }
 
     fn set_state(&self, state: u64) {
-        self.image.control(CONTROL_STATE).store(state, Ordering::SeqCst);
+        self.image
+            .control(CONTROL_STATE)
+            .store(state, Ordering::SeqCst);
     }
 }
 
@@ -255,7 +257,11 @@ impl Publisher {
     /// it gave for refusing the previous image it was handed (0: none).
     pub fn offer(&self, refused: u8) -> Option<Arc<Published>> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        if let Some(c) = self.refused.get(usize::from(refused)).filter(|_| refused != 0) {
+        if let Some(c) = self
+            .refused
+            .get(usize::from(refused))
+            .filter(|_| refused != 0)
+        {
             c.fetch_add(1, Ordering::Relaxed);
         }
         let current = self.inner().current.clone();

@@ -74,7 +74,9 @@ impl OnDemand {
     /// for the map, whose entry stays fresh exactly as long as the policy says.
     pub fn confirm(&self, id: EntryId, at: SystemTime) {
         self.freshness().confirm(id, at);
-        let age = SystemTime::now().duration_since(at).unwrap_or(Duration::ZERO);
+        let age = SystemTime::now()
+            .duration_since(at)
+            .unwrap_or(Duration::ZERO);
         let ttl = self.shared.config().positive_ttl;
         let until = fresh_until(age, ttl, monotonic_secs());
         self.shared.fastpath.set_expiry(map_entry(id), until);

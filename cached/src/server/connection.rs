@@ -20,8 +20,8 @@ use workbench_wire::max_request_len;
 use workbench_wire::{DecodeError, Request, Status};
 
 use crate::ondemand::state::OnDemand;
-use crate::server::{handler, map_offer};
 use crate::server::peer::Peer;
+use crate::server::{handler, map_offer};
 use crate::state::{Counters, Shared};
 
 /// Idle time allowed between requests.

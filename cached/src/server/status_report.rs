@@ -120,8 +120,11 @@ pub fn build(od: &OnDemand, root: bool) -> Value {
 }
 
 fn fast_path_status(m: &crate::fastpath::MapStatus) -> Value {
-    let refused: serde_json::Map<String, Value> =
-        m.refused.iter().map(|(r, n)| ((*r).to_string(), json!(n))).collect();
+    let refused: serde_json::Map<String, Value> = m
+        .refused
+        .iter()
+        .map(|(r, n)| ((*r).to_string(), json!(n)))
+        .collect();
     json!({
         "enabled": m.enabled,
         "generation": m.generation,

@@ -122,7 +122,12 @@ impl Builder {
 
     /// Lays out the image of `generation` with hash `key`. The control block is left
     /// zero (state "not yet published"): the daemon marks it live once it is sealed.
-    pub fn finish(mut self, generation: u64, key: [u64; 2]) -> Result<Vec<u8>, BuildError> {
+    pub fn finish(
+        mut self,
+        generation: u64,
+        key: [u64; 2],
+        flags: u32,
+    ) -> Result<Vec<u8>, BuildError> {
         self.users.sort_by_key(|u| u.uid);
         self.groups.sort_by_key(|g| g.gid);
         let nu = self.users.len();
@@ -174,10 +179,11 @@ impl Builder {
             user_count: nu as u32,
             group_count: ng as u32,
             max_probe,
+            flags,
             ..Header::default()
         };
         let section = |data: &mut Vec<u8>,
-                           bytes: &mut dyn FnMut(&mut Vec<u8>)|
+                       bytes: &mut dyn FnMut(&mut Vec<u8>)|
          -> Result<Section, BuildError> {
             let off = u32::try_from(data.len()).map_err(|_| BuildError::TooLarge)?;
             bytes(data);

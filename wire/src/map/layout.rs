@@ -8,7 +8,7 @@ pub const MAGIC: [u8; 8] = *b"WBNSMAP\0";
 /// Layout version; a reader refuses any other.
 pub const VERSION: u32 = 1;
 /// Bytes of the encoded header.
-pub const HEADER_LEN: usize = 72 + 8 * SECTIONS;
+pub const HEADER_LEN: usize = 76 + 8 * SECTIONS;
 /// Alignment of the control block, the expiry table and the data.
 pub const PAGE: usize = 4096;
 /// Offset of the control block.
@@ -31,6 +31,12 @@ pub const LEASE_MS: u64 = 5000;
 pub const MAX_PROBE: u32 = 32;
 /// Largest image either side accepts.
 pub const MAX_IMAGE_LEN: u64 = 1 << 31;
+/// The seals every image must carry, as Linux numbers them (`F_SEAL_SEAL` 1,
+/// `F_SEAL_SHRINK` 2, `F_SEAL_GROW` 4, `F_SEAL_FUTURE_WRITE` 0x10; these are kernel ABI).
+pub const REQUIRED_SEALS: i32 = 0x01 | 0x02 | 0x04 | 0x10;
+/// Header flag: the daemon lists entries (`enumerate=1`); without it a reader leaves
+/// enumeration to the socket.
+pub const FLAG_ENUMERATE: u32 = 1;
 /// Bytes of one user or group entry.
 pub const ENTRY_LEN: usize = 16;
 
@@ -96,6 +102,8 @@ pub struct Header {
     pub group_count: u32,
     /// Longest probe any key in the indexes needs.
     pub max_probe: u32,
+    /// `FLAG_*` bits.
+    pub flags: u32,
     pub user_entries: Section,
     pub group_entries: Section,
     pub user_names: Section,
@@ -170,6 +178,7 @@ impl Header {
             self.user_count,
             self.group_count,
             self.max_probe,
+            self.flags,
         ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -210,11 +219,12 @@ impl Header {
             user_count: u32_at(bytes, 60)?,
             group_count: u32_at(bytes, 64)?,
             max_probe: u32_at(bytes, 68)?,
+            flags: u32_at(bytes, 72)?,
             ..Header::default()
         };
         for (i, s) in h.sections_mut().into_iter().enumerate() {
-            s.off = u32_at(bytes, 72 + 8 * i)?;
-            s.len = u32_at(bytes, 76 + 8 * i)?;
+            s.off = u32_at(bytes, 76 + 8 * i)?;
+            s.len = u32_at(bytes, 80 + 8 * i)?;
         }
         h.check(image_len)?;
         Ok(h)

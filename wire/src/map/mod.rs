@@ -23,7 +23,8 @@
 //!           16 image_len u64        24 generation u64     32 hash key u64 × 2
 //!           48 slot_count u32       52 data_off u32       56 data_len u32
 //!           60 user_count u32       64 group_count u32    68 max_probe u32
-//!           72 eight sections (off u32, len u32), offsets relative to data_off:
+//!           72 flags u32 (1: the daemon enumerates; else enumeration uses the socket)
+//!           76 eight sections (off u32, len u32), offsets relative to data_off:
 //!              user entries, group entries, user-name index, uid index,
 //!              group-name index, gid index, gid pool, records
 //! page 1   control block (written by the daemon for the image's whole life)
@@ -85,8 +86,9 @@ pub mod view;
 
 pub use build::{BuildError, Builder};
 pub use layout::{
-    Header, MapError, CONTROL_HEARTBEAT, CONTROL_OFFSET, CONTROL_STATE, EXPIRY_OFFSET, HEADER_LEN,
-    HEARTBEAT_MS, LEASE_MS, MAGIC, MAX_PROBE, PAGE, STATE_LIVE, STATE_RETIRED, VERSION,
+    Header, MapError, CONTROL_HEARTBEAT, CONTROL_OFFSET, CONTROL_STATE, EXPIRY_OFFSET,
+    FLAG_ENUMERATE, HEADER_LEN, HEARTBEAT_MS, LEASE_MS, MAGIC, MAX_IMAGE_LEN, MAX_PROBE, PAGE,
+    REQUIRED_SEALS, STATE_LIVE, STATE_RETIRED, VERSION,
 };
 pub use view::{GroupHit, MapView, UserHit};
 

@@ -49,7 +49,7 @@ fn sample(n: u32) -> Vec<u8> {
     }
     b.add_group(&group("all", 30_000, &["user0", "user1"]), 9)
         .unwrap();
-    b.finish(42, KEY).unwrap()
+    b.finish(42, KEY, FLAG_ENUMERATE).unwrap()
 }
 
 #[test]
@@ -110,16 +110,16 @@ fn duplicates_are_refused() {
     let mut b = Builder::new();
     b.add_user(&passwd("a", 1000, 1000), &[], 1).unwrap();
     b.add_user(&passwd("a", 1001, 1000), &[], 1).unwrap();
-    assert_eq!(b.finish(1, KEY), Err(BuildError::Duplicate("user name")));
+    assert_eq!(b.finish(1, KEY, 0), Err(BuildError::Duplicate("user name")));
     let mut b = Builder::new();
     b.add_group(&group("g", 5, &[]), 1).unwrap();
     b.add_group(&group("h", 5, &[]), 1).unwrap();
-    assert_eq!(b.finish(1, KEY), Err(BuildError::Duplicate("gid")));
+    assert_eq!(b.finish(1, KEY, 0), Err(BuildError::Duplicate("gid")));
 }
 
 #[test]
 fn an_empty_directory_is_an_image() {
-    let image = Builder::new().finish(1, KEY).unwrap();
+    let image = Builder::new().finish(1, KEY, 0).unwrap();
     let v = MapView::parse(&image).unwrap();
     assert!(v.user_by_name(b"x").is_none());
     assert!(v.group_by_gid(1).is_none());
