@@ -30,7 +30,8 @@ fn sample() -> &'static Vec<u8> {
                 shell: b"/bin/sh",
             }
             .encode(&mut w);
-            b.add_user(&w.buf, &[2000 + i % 7, 3000], 5 + i).expect("user");
+            b.add_user(&w.buf, &[2000 + i % 7, 3000], 5 + i)
+                .expect("user");
         }
         for j in 0..8u32 {
             let name = format!("grp{j}");
