@@ -16,12 +16,13 @@ const LAYERS: &[(&str, u32)] = &[
     ("scim", 3),
     ("directory", 4),
     ("cache", 5),
-    ("state", 6),
-    ("ondemand", 7),
-    ("server", 8),
-    ("daemon", 9),
-    ("cli", 9),
-    ("docs", 10),
+    ("fastpath", 6),
+    ("state", 7),
+    ("ondemand", 8),
+    ("server", 9),
+    ("daemon", 10),
+    ("cli", 10),
+    ("docs", 11),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

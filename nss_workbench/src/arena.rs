@@ -33,6 +33,17 @@ impl Arena {
         }
     }
 
+    /// Bytes not handed out yet.
+    pub fn remaining(&self) -> usize {
+        self.len.saturating_sub(self.used)
+    }
+
+    /// Forgets everything handed out: the next entry is copied from the start of the
+    /// buffer again (after an answer from the map was abandoned halfway).
+    pub fn clear(&mut self) {
+        self.used = 0;
+    }
+
     /// Bytes handed out so far, alignment padding included.
     pub fn used(&self) -> usize {
         self.used

@@ -15,6 +15,7 @@
 //! doing a lookup) simply opens its own connection.
 
 use std::cell::RefCell;
+use std::os::fd::OwnedFd;
 
 use workbench_wire::Request;
 
@@ -79,6 +80,37 @@ pub fn call_frame(
     let reply = conn.exchange(frame, deadline).map_err(|e| e.error)?;
     store_cached(conn);
     Ok(reply)
+}
+
+/// Sends a `MapImage` request (`frame`) on the thread's kept connection, like a lookup,
+/// and returns the reply with the descriptor that came with it; `Ok(None)` when the
+/// listener is not root's: no image is asked for from anyone else (the connection stays
+/// kept for lookups, which have their own trust rule).
+pub fn call_for_map(
+    frame: &[u8],
+    deadline: &Deadline,
+) -> Result<Option<(Reply, Option<OwnedFd>)>, ClientError> {
+    let path = socket_path();
+    let ask = |conn: &mut Connection| {
+        if !conn.peer_is_root() {
+            return Ok(None);
+        }
+        conn.exchange_with_fd(frame, deadline).map(Some)
+    };
+    if let Some(mut conn) = take_cached().filter(|c| c.usable_for(&path)) {
+        match ask(&mut conn) {
+            Ok(answer) => {
+                store_cached(conn);
+                return Ok(answer);
+            }
+            Err(e) if e.stale => drop(conn),
+            Err(e) => return Err(e.error),
+        }
+    }
+    let mut conn = Connection::open(&path, deadline)?;
+    let answer = ask(&mut conn).map_err(|e| e.error)?;
+    store_cached(conn);
+    Ok(answer)
 }
 
 /// Closes this thread's cached connection, if any.

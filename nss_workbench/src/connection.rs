@@ -7,6 +7,8 @@
 //! `SO_SNDTIMEO`, which the kernel honours for Unix-socket connects. Once connected, the
 //! listener's credentials are checked ([`crate::trust`]) before a byte is sent.
 
+use std::os::fd::{FromRawFd, OwnedFd};
+
 use libc::{c_int, c_void};
 use workbench_wire::{FrameHeader, Status, FRAME_HEADER_LEN, MAX_RESPONSE_LEN};
 
@@ -137,6 +139,111 @@ impl Connection {
             self.recv_exact(chunk, deadline, false)?;
         }
         Ok(Reply { status, payload })
+    }
+
+    /// Whether the listener is root's (`SO_PEERCRED` uid 0): only such a daemon may hand
+    /// this process a map image, whatever `WORKBENCH_NSS_SOCKET` says.
+    pub fn peer_is_root(&self) -> bool {
+        trust::peer_uid(self.fd.raw()) == Some(0)
+    }
+
+    /// [`Connection::exchange`] for an answer that may carry one descriptor
+    /// (`SCM_RIGHTS`, received close-on-exec). Any other descriptor that arrives is
+    /// closed at once, and so is the one returned if the caller drops it.
+    pub fn exchange_with_fd(
+        &mut self,
+        frame: &[u8],
+        deadline: &Deadline,
+    ) -> Result<(Reply, Option<OwnedFd>), ExchangeError> {
+        self.send_all(frame, deadline)?;
+        let mut header = [0u8; FRAME_HEADER_LEN];
+        let mut fd = None;
+        let mut filled = 0usize;
+        while filled < header.len() {
+            let rest = header.get_mut(filled..).unwrap_or(&mut []);
+            match self.recv_with_fds(rest, &mut fd) {
+                // Closed before the first byte: a kept connection the daemon had closed.
+                Ok(0) if filled == 0 => {
+                    return Err(ExchangeError {
+                        error: ClientError::Closed,
+                        stale: true,
+                    })
+                }
+                Ok(0) => {
+                    return Err(ExchangeError::fatal(ClientError::Protocol(
+                        workbench_wire::DecodeError::Truncated,
+                    )))
+                }
+                Ok(n) => filled += n,
+                Err(libc::EINTR) => {}
+                Err(libc::EAGAIN) => self.wait(libc::POLLIN, deadline)?,
+                Err(libc::ECONNRESET) if filled == 0 => {
+                    return Err(ExchangeError {
+                        error: ClientError::Io(libc::ECONNRESET),
+                        stale: true,
+                    })
+                }
+                Err(e) => return Err(ExchangeError::fatal(ClientError::Io(e))),
+            }
+        }
+        let hdr = FrameHeader::parse(&header, MAX_RESPONSE_LEN)
+            .map_err(|e| ExchangeError::fatal(ClientError::Protocol(e)))?;
+        let status = Status::from_tag(hdr.tag)
+            .map_err(|e| ExchangeError::fatal(ClientError::Protocol(e)))?;
+        // An offer is a few bytes: anything long is not one.
+        let len = usize::try_from(hdr.len).unwrap_or(usize::MAX);
+        if len > READ_CHUNK {
+            return Err(ExchangeError::fatal(ClientError::Inconsistent));
+        }
+        let mut payload = vec![0u8; len];
+        self.recv_exact(&mut payload, deadline, false)?;
+        Ok((Reply { status, payload }, fd))
+    }
+
+    /// One `recvmsg` into `buf`; the first descriptor received goes to `fd` (if it is
+    /// still empty), every other one is closed. Returns the bytes read or the errno.
+    fn recv_with_fds(&mut self, buf: &mut [u8], fd: &mut Option<OwnedFd>) -> Result<usize, c_int> {
+        // Room for a few descriptors: a daemon sends one; more are closed, not leaked.
+        let mut control = [0u64; 8];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast::<c_void>(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: msghdr is plain old data; all-zero is a valid value.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast::<c_void>();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: `msg` points at a valid iovec over `buf` and a valid control buffer.
+        let n = unsafe { libc::recvmsg(self.fd.raw(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 {
+            return Err(last_errno());
+        }
+        // SAFETY: walking the control messages the kernel wrote into `control`, with
+        // the CMSG_* helpers, each checked against `msg_controllen`.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                    let data = libc::CMSG_DATA(cmsg).cast::<c_int>();
+                    let bytes =
+                        ((*cmsg).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+                    for i in 0..bytes / std::mem::size_of::<c_int>() {
+                        let raw = std::ptr::read_unaligned(data.add(i));
+                        if raw < 0 {
+                            continue;
+                        }
+                        let owned = OwnedFd::from_raw_fd(raw);
+                        if fd.is_none() {
+                            *fd = Some(owned);
+                        }
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 
     fn send_all(&mut self, mut data: &[u8], deadline: &Deadline) -> Result<(), ExchangeError> {

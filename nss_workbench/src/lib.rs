@@ -17,7 +17,9 @@
 //! - [`lookup`], [`enumeration`], [`initgroups`]: the three kinds of NSS call;
 //! - [`arena`], [`fill`]: copying records into the caller's buffer;
 //! - [`replay`]: the per-thread answer kept for the retry after `ERANGE`;
-//! - [`guard`]: the recursion guard (the module is inert inside the daemon).
+//! - [`guard`]: the recursion guard (the module is inert inside the daemon);
+//! - [`map`]: the in-process fast path: warm passwd/group/initgroups answers read from
+//!   the daemon's sealed map image without a system call.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -40,6 +42,7 @@ pub mod fill;
 pub mod guard;
 pub mod initgroups;
 pub mod lookup;
+pub mod map;
 pub mod module_fd;
 pub mod replay;
 pub mod socket_path;

@@ -32,6 +32,9 @@ pub fn keyed<D: Database>(
     entry: &mut D::Entry,
     arena: &mut Arena,
 ) -> Result<(), Failure> {
+    if let Some(answer) = crate::map::answer::keyed::<D>(request, key, entry, arena) {
+        return answer;
+    }
     let frame = encode(request)?;
     let reply = match replay::take(&frame) {
         Some(r) => r,

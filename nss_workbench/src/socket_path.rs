@@ -7,7 +7,7 @@ use workbench_wire::DEFAULT_SOCKET_PATH;
 
 extern "C" {
     // glibc >= 2.17; not bound by the `libc` crate.
-    fn secure_getenv(name: *const c_char) -> *mut c_char;
+    pub(crate) fn secure_getenv(name: *const c_char) -> *mut c_char;
 }
 
 /// `workbench_wire::SOCKET_ENV` as a C string, built at compile time so that no lookup allocates it

@@ -18,6 +18,7 @@
 
 pub mod codec;
 pub mod frame;
+pub mod map;
 pub mod record;
 pub mod request;
 pub mod response;
@@ -29,7 +30,7 @@ pub use frame::{
 };
 pub use record::{GroupRecord, PasswdRecord, ShadowRecord};
 pub use request::{max_request_len, Request, TokenPush};
-pub use response::{ListPage, Status};
+pub use response::{ListPage, MapOffer, Status};
 
 /// Compiled-in socket path of the daemon (design.md §5). One definition for both sides.
 pub const DEFAULT_SOCKET_PATH: &str = "/run/workbench-nss/socket";

@@ -30,6 +30,11 @@ pub enum Request {
     GroupList { after: Option<u32>, max: u32 },
     /// One page of `getspent`, keyed by the owner's uid.
     ShadowList { after: Option<u32>, max: u32 },
+    /// The fast-path image (`crate::map`): answered `Found` with a [`MapOffer`] payload
+    /// and the image's sealed memfd attached (`SCM_RIGHTS`), or `Unavailable` when there
+    /// is none right now. `refused` is why this process refused the last image it was
+    /// handed (`crate::map::refusal`), so the daemon can count it in `status`.
+    MapImage { refused: u8 },
     /// `workbench-cached status`: the answer is a JSON document.
     Status,
     /// `workbench-cached invalidate`: root only.
@@ -134,6 +139,7 @@ mod tag {
     pub const PASSWD_LIST: u8 = 7;
     pub const GROUP_LIST: u8 = 8;
     pub const SHADOW_LIST: u8 = 9;
+    pub const MAP_IMAGE: u8 = 10;
     pub const STATUS: u8 = 16;
     pub const INVALIDATE: u8 = 17;
     pub const SYNC: u8 = 18;
@@ -185,6 +191,10 @@ impl Request {
                 encode_list(&mut w, *after, *max);
                 tag::SHADOW_LIST
             }
+            Request::MapImage { refused } => {
+                w.u8(*refused);
+                tag::MAP_IMAGE
+            }
             Request::Status => tag::STATUS,
             Request::Invalidate(target) => {
                 match target {
@@ -232,6 +242,7 @@ impl Request {
                 let (after, max) = decode_list(&mut r)?;
                 Request::ShadowList { after, max }
             }
+            tag::MAP_IMAGE => Request::MapImage { refused: r.u8()? },
             tag::STATUS => Request::Status,
             tag::INVALIDATE => match r.u8()? {
                 INVALIDATE_USER => {
@@ -323,6 +334,7 @@ mod tests {
             max: 1024,
         });
         round_trip(Request::Status);
+        round_trip(Request::MapImage { refused: 3 });
         round_trip(Request::Invalidate(InvalidateTarget::User(b"a".to_vec())));
         round_trip(Request::Invalidate(InvalidateTarget::Group(b"g".to_vec())));
         round_trip(Request::Invalidate(InvalidateTarget::All));

@@ -5,6 +5,7 @@
 //! | keyed passwd/group/shadow lookup | one record ([`crate::record`]) |
 //! | `InitGroups` | [`crate::record::encode_gid_list`] |
 //! | `*List` | a [`ListPage`] |
+//! | `MapImage` | a [`MapOffer`], with the image's memfd attached |
 //! | `Status`, `Sync`, `Invalidate` | UTF-8 JSON |
 //!
 //! For any other status the payload is an optional UTF-8 message for operators (the
@@ -166,5 +167,36 @@ mod tests {
             assert_eq!(Status::from_tag(s as u8).unwrap(), s);
         }
         assert!(Status::from_tag(77).is_err());
+    }
+}
+
+/// The answer to a `MapImage` request; the descriptor travels beside it (`SCM_RIGHTS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapOffer {
+    /// The image's generation (its header must say the same).
+    pub generation: u64,
+    /// The image's size (the memfd's size must be the same).
+    pub len: u64,
+}
+
+impl MapOffer {
+    /// Bytes of an encoded offer.
+    pub const LEN: usize = 16;
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u64(self.generation);
+        w.u64(self.len);
+        w.buf
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<MapOffer, DecodeError> {
+        let mut r = Reader::new(buf);
+        let offer = MapOffer {
+            generation: r.u64()?,
+            len: r.u64()?,
+        };
+        r.finish()?;
+        Ok(offer)
     }
 }

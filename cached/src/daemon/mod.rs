@@ -1,5 +1,6 @@
 //! The running daemon: start-up, the sync loop, signals, readiness, logging.
 pub mod logging;
+pub mod map_thread;
 pub mod notify;
 pub mod run;
 pub mod sync;

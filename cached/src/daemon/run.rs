@@ -14,7 +14,7 @@ use signal_hook::iterator::Signals;
 use crate::cache::store::{OpenOutcome, Store};
 use crate::config::Config;
 use crate::daemon::sync::Syncer;
-use crate::daemon::{logging, notify};
+use crate::daemon::{logging, map_thread, notify};
 use crate::ondemand::state::OnDemand;
 use crate::server::{activation, listener};
 use crate::state::Shared;
@@ -106,6 +106,14 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
     let mut syncer = Syncer::new(Arc::clone(&od), store, explicit_config);
     syncer.load_cached();
 
+    let map_thread = match map_thread::spawn(Arc::clone(&od)) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            log::warn!("cannot start the fast-path thread: {e}; lookups use the socket");
+            shared.fastpath.disable(&e.to_string());
+            None
+        }
+    };
     let acceptor = thread::Builder::new()
         .name("accept".into())
         .spawn(move || listener::serve(listener, od));
@@ -147,6 +155,8 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
     wait_for_signals(signals, &shared);
 
     notify::notify("STOPPING=1");
+    // First: every process stops reading the map before anything else winds down.
+    shared.fastpath.stop();
     shared.shutdown.store(true, Ordering::SeqCst);
     shared.request(|_| {});
     // Wake the blocking accept().
@@ -155,6 +165,9 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
     drain(live.as_deref());
     if sync_thread.join().is_err() {
         log::error!("sync thread panicked");
+    }
+    if map_thread.is_some_and(|t| t.join().is_err()) {
+        log::error!("fast-path thread panicked");
     }
     // A socket systemd bound is systemd's to remove (RemoveOnStop=): unlinking it here
     // would leave workbench-cached.socket listening on a path nobody can reach.

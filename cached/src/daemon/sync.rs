@@ -276,6 +276,8 @@ impl Syncer {
                 h.empty_pending = false;
                 h.last_sync_report = Some(applied.report.clone());
                 drop(h);
+                // Everything is confirmed as of now: the map's expiries are renewed.
+                self.shared.fastpath.want_rebuild();
                 let counts = self.shared.snapshot().counts();
                 let report = json!({
                     "ok": true,
@@ -535,6 +537,9 @@ impl Syncer {
                     Err(p) => *p.into_inner() = Arc::new(config),
                 }
                 log::info!("configuration reloaded");
+                // positive-ttl and enumerate shape the map: processes stop using the
+                // current one now, and the next is built under the new settings.
+                self.shared.fastpath.retire();
                 // The server (or its address) may have changed: what it was found to
                 // support is asked again, after a complete copy.
                 self.plan.forget_support();

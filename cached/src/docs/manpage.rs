@@ -61,12 +61,15 @@ const COMMANDS: &[(&str, &str)] = &[
     (
         "invalidate",
         "Drops cached entries (one user, one group, or everything); the next lookup \
-         fetches them again. Root only.",
+         fetches them again. Running processes stop answering from their in\\-process map \
+         before the command returns, so their next call asks the daemon. Root only.",
     ),
     (
         "sync",
         "Copies Users and Groups from the server now and prints what changed. Exits 0 \
-         when the copy succeeded, non\\-zero with the reason otherwise. Root only.",
+         when the copy succeeded, non\\-zero with the reason otherwise. A change is visible \
+         to every running process on its next call once the command returns (the \
+         in\\-process map it used is retired first). Root only.",
     ),
     (
         "reload",

@@ -295,7 +295,7 @@ fn apply_merge(od: &OnDemand, merge: impl FnOnce(&Snapshot) -> Merge) -> bool {
 }
 
 fn confirm(od: &OnDemand, id: EntryId) {
-    od.freshness().confirm(id, SystemTime::now());
+    od.confirm(id, SystemTime::now());
 }
 
 /// After a merge attempt: on a conflict, ask for a full sync (which applies the

@@ -14,7 +14,7 @@ pub enum EntryId {
 }
 
 /// Confirmation times newer than the last full copy; everything else dates from it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Freshness {
     confirmed: HashMap<EntryId, SystemTime>,
 }

@@ -50,6 +50,9 @@ pub fn expire_entries(od: &OnDemand, target: &InvalidateTarget) -> usize {
     drop(freshness);
     // The next lookup asks the server, whatever it said before.
     od.negative().clear();
+    // No process answers these entries from its map any more, from now (before the
+    // command's caller hears back); the next image is built with them expired.
+    od.shared.fastpath.retire();
     ids.len()
 }
 

@@ -3,10 +3,14 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use std::time::{Duration, SystemTime};
+
+use crate::fastpath::clock::monotonic_secs;
+use crate::fastpath::image::{fresh_until, Entry};
 use crate::state::Shared;
 
 use super::fetch::FetchResult;
-use super::freshness::Freshness;
+use super::freshness::{EntryId, Freshness};
 use super::gate::FailureGate;
 use super::key::LookupKey;
 use super::negative::NegativeCache;
@@ -66,6 +70,17 @@ impl OnDemand {
     pub fn freshness(&self) -> MutexGuard<'_, Freshness> {
         lock(&self.freshness)
     }
+    /// Records that the server confirmed `id` at `at`: for the socket path's policy and
+    /// for the map, whose entry stays fresh exactly as long as the policy says.
+    pub fn confirm(&self, id: EntryId, at: SystemTime) {
+        self.freshness().confirm(id, at);
+        let age = SystemTime::now()
+            .duration_since(at)
+            .unwrap_or(Duration::ZERO);
+        let ttl = self.shared.config().positive_ttl;
+        let until = fresh_until(age, ttl, monotonic_secs());
+        self.shared.fastpath.set_expiry(map_entry(id), until);
+    }
     pub fn client(&self) -> Option<Arc<ScimClient>> {
         self.client
             .read()
@@ -104,5 +119,13 @@ impl OnDemand {
     }
     pub fn set_tokens(&self, tokens: UsableTokens) {
         *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = tokens;
+    }
+}
+
+/// The map's name for a freshness entry (only SCIM groups are ever confirmed).
+pub fn map_entry(id: EntryId) -> Entry {
+    match id {
+        EntryId::User(uid) => Entry::User(uid),
+        EntryId::Group(gid) => Entry::Group(gid, true),
     }
 }

@@ -20,8 +20,8 @@ use workbench_wire::max_request_len;
 use workbench_wire::{DecodeError, Request, Status};
 
 use crate::ondemand::state::OnDemand;
-use crate::server::handler;
 use crate::server::peer::Peer;
+use crate::server::{handler, map_offer};
 use crate::state::{Counters, Shared};
 
 /// Idle time allowed between requests.
@@ -111,6 +111,12 @@ pub fn run(
             return;
         }
         first = false;
+        if let Request::MapImage { refused } = request {
+            if map_offer::send(stream, refused, od).is_err() {
+                return;
+            }
+            continue;
+        }
         let response = handler::answer(&request, peer, od);
         if stream.write_all(&response).is_err() || request.wants_shadow() {
             // A connection that has carried shadow data serves nothing more.

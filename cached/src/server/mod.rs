@@ -7,6 +7,7 @@
 //! | [`connection`] | one client: framed reads with deadlines, answers, closing on garbage |
 //! | [`connection_table`] | live connections by peer uid: per-uid budget, root's reserve, idle ones closed first |
 //! | [`peer`] | who is on the other end (`SO_PEERCRED`) and what it may see |
+//! | [`map_offer`] | handing the fast-path image (a sealed memfd) to a module |
 //! | [`handler`] | turning a request into a response (lookups through the on-demand policy) |
 //! | [`status_report`] | the `status` document |
 //! | [`reload`] | root's `workbench-cached reload`: tokens handed to the sync thread |
@@ -15,6 +16,7 @@ pub mod connection;
 pub mod connection_table;
 pub mod handler;
 pub mod listener;
+pub mod map_offer;
 pub mod peer;
 pub mod reload;
 pub mod status_report;

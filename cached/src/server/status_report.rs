@@ -93,6 +93,10 @@ pub fn build(od: &OnDemand, root: bool) -> Value {
             "negative_cached": od.negative().len(),
             "backoff_failures": od.gate().failures(),
         },
+        // The in-process map (design.md §5a): lookups it answers never reach the daemon,
+        // so the daemon counts what it sees: modules asking for the image, images
+        // published and retired, and images modules refused.
+        "fast_path": fast_path_status(&shared.fastpath.status()),
         "daemon": {
             "pid": std::process::id(),
             "uptime_s": age_secs(shared.started),
@@ -113,4 +117,27 @@ pub fn build(od: &OnDemand, root: bool) -> Value {
         }
     }
     doc
+}
+
+fn fast_path_status(m: &crate::fastpath::MapStatus) -> Value {
+    let refused: serde_json::Map<String, Value> = m
+        .refused
+        .iter()
+        .map(|(r, n)| ((*r).to_string(), json!(n)))
+        .collect();
+    json!({
+        "enabled": m.enabled,
+        "generation": m.generation,
+        "size_bytes": m.size_bytes,
+        "users": m.users,
+        "groups": m.groups,
+        "age_s": m.age_seconds,
+        "map_requests": m.requests,
+        "images_handed_out": m.handed_out,
+        "republishes": m.republishes,
+        "retirements": m.retirements,
+        "last_build_cpu_ms": m.last_build_ms,
+        "refused_by_modules": Value::Object(refused),
+        "last_error": m.last_error,
+    })
 }

@@ -18,6 +18,7 @@ use crate::cache::snapshot::Snapshot;
 use crate::config::Config;
 use crate::directory::change::Change;
 use crate::directory::model::Directory;
+use crate::fastpath::Publisher;
 use health::Health;
 
 /// Lock-free counters reported by `status`.
@@ -137,6 +138,9 @@ pub struct Shared {
     /// Full copies served so far (each [`Shared::swap`]): an on-demand answer asked for
     /// before the latest copy is older than it.
     pub copies: AtomicU64,
+    /// The in-process map's current generation: retired by every change to the served
+    /// copy before the change's caller answers anyone.
+    pub fastpath: Publisher,
 }
 
 /// Sentinel for "shadow-group does not exist": `(gid_t)-1` is never a real group.
@@ -156,6 +160,7 @@ impl Shared {
             shadow_gid: AtomicU32::new(NO_GID),
             apply: Mutex::new(()),
             copies: AtomicU64::new(0),
+            fastpath: Publisher::new(),
         })
     }
 
@@ -190,7 +195,9 @@ impl Shared {
         let old = {
             let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
             self.copies.fetch_add(1, Ordering::SeqCst);
-            std::mem::replace(&mut *served, next)
+            let old = std::mem::replace(&mut *served, next);
+            self.fastpath.retire();
+            old
         };
         drop(old);
     }
@@ -211,6 +218,7 @@ impl Shared {
     pub fn apply_change(&self, change: &Change) {
         let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
         served.apply(change);
+        self.fastpath.retire();
     }
 
     pub fn health(&self) -> std::sync::MutexGuard<'_, Health> {

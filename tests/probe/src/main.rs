@@ -14,6 +14,7 @@ mod json;
 mod lookup;
 mod nss;
 mod report;
+mod session;
 mod threads;
 
 use json::Json;
@@ -29,6 +30,7 @@ const COMMANDS: &[(&str, Command, &str)] = &[
     ("lookup", lookup::run, lookup::USAGE),
     ("bench", bench::run, bench::USAGE),
     ("bench-enumerate", bench::enumerate, bench::ENUMERATE_USAGE),
+    ("session", session::run, session::USAGE),
 ];
 
 fn usage() -> String {

@@ -1,0 +1,306 @@
+//! The current generation of the image, and its life: published once sealed, handed to
+//! modules on request, kept alive by a heartbeat, retired the moment the served data
+//! changes, when `invalidate --all` runs, or when the daemon stops.
+//!
+//! Retiring is synchronous and happens before the caller answers anyone (the state word
+//! is in every reader's mapping), so a change is visible to every process on its next
+//! call; the next generation is built afterwards by the daemon's fast-path thread. While
+//! there is none, readers use the socket.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use workbench_wire::map::{
+    Header, MapView, CONTROL_HEARTBEAT, CONTROL_STATE, STATE_LIVE, STATE_RETIRED,
+};
+
+use super::clock::monotonic_ms;
+use super::image::{Entry, ImageCounts};
+use super::memfd::{MemfdError, SealedImage};
+
+/// One published generation.
+pub struct Published {
+    pub image: SealedImage,
+    pub header: Header,
+    pub counts: ImageCounts,
+    pub published_at: SystemTime,
+}
+
+impl Published {
+    fn view(&self) -> Option<MapView<'_>> {
+        let data = self
+            .image
+            .bytes(self.header.data_off as usize, self.header.data_len as usize);
+        MapView::new(self.header, data).ok()
+    }
+
+    fn set_state(&self, state: u64) {
+        self.image
+            .control(CONTROL_STATE)
+            .store(state, Ordering::SeqCst);
+    }
+}
+
+const REFUSAL_REASONS: [&str; 6] = workbench_wire::map::refusal::NAMES;
+
+#[derive(Default)]
+struct Inner {
+    current: Option<Arc<Published>>,
+    dirty: bool,
+    stopped: bool,
+}
+
+/// Counters and state for `status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MapStatus {
+    pub enabled: bool,
+    pub generation: Option<u64>,
+    pub size_bytes: u64,
+    pub users: u32,
+    pub groups: u32,
+    pub age_seconds: Option<u64>,
+    pub requests: u64,
+    pub handed_out: u64,
+    pub republishes: u64,
+    pub retirements: u64,
+    pub last_build_ms: u64,
+    pub refused: Vec<(&'static str, u64)>,
+    pub last_error: Option<String>,
+}
+
+/// The publisher shared by the threads.
+#[derive(Default)]
+pub struct Publisher {
+    inner: Mutex<Inner>,
+    wake: Condvar,
+    /// Bumped by every retirement: an image built from data older than the last change
+    /// is never published.
+    changes: AtomicU64,
+    disabled: AtomicBool,
+    generation: AtomicU64,
+    requests: AtomicU64,
+    handed_out: AtomicU64,
+    republishes: AtomicU64,
+    retirements: AtomicU64,
+    last_build_ms: AtomicU64,
+    refused: [AtomicU64; REFUSAL_REASONS.len()],
+    last_error: Mutex<Option<String>>,
+}
+
+impl Publisher {
+    pub fn new() -> Publisher {
+        Publisher::default()
+    }
+
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The served data changed (or was invalidated): readers stop using the current
+    /// image now, and a new one is wanted.
+    pub fn retire(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        let mut inner = self.inner();
+        if let Some(old) = inner.current.take() {
+            old.set_state(STATE_RETIRED);
+            self.retirements.fetch_add(1, Ordering::Relaxed);
+        }
+        inner.dirty = true;
+        drop(inner);
+        self.wake.notify_all();
+    }
+
+    /// Freshness changed wholesale (a sync confirmed everything): a new image is wanted;
+    /// the current one stays right meanwhile.
+    pub fn want_rebuild(&self) {
+        self.inner().dirty = true;
+        self.wake.notify_all();
+    }
+
+    /// The daemon is stopping: the image is retired for good.
+    pub fn stop(&self) {
+        let mut inner = self.inner();
+        inner.stopped = true;
+        if let Some(old) = inner.current.take() {
+            old.set_state(STATE_RETIRED);
+        }
+        drop(inner);
+        self.wake.notify_all();
+    }
+
+    /// The fast path cannot work here (no memfd or no seals): stay on the socket.
+    pub fn disable(&self, why: &str) {
+        self.disabled.store(true, Ordering::SeqCst);
+        self.note_error(why);
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.disabled.load(Ordering::SeqCst)
+    }
+
+    pub fn note_error(&self, why: &str) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.to_string());
+    }
+
+    /// Waits until a new image is wanted (true, and the want is taken) or `timeout`.
+    pub fn wait_for_work(&self, timeout: Duration) -> bool {
+        let mut inner = self.inner();
+        if !inner.dirty && !inner.stopped {
+            inner = self
+                .wake
+                .wait_timeout(inner, timeout)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        let want = inner.dirty && !inner.stopped && self.is_enabled();
+        if want {
+            inner.dirty = false;
+        }
+        want
+    }
+
+    /// The change count to pass to [`Publisher::publish`]; read before the snapshot.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    /// The next generation number: increasing, also across restarts (it starts from the
+    /// wall clock), so no reader ever sees generations go backwards.
+    pub fn next_generation(&self) -> u64 {
+        let wall = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut cur = self.generation.load(Ordering::SeqCst);
+        loop {
+            let next = wall.max(cur + 1);
+            match self
+                .generation
+                .compare_exchange(cur, next, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return next,
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+
+    /// Seals `bytes` and makes it the current image, unless the data changed since
+    /// `changes_before` was read (the image would be stale: a new build is wanted).
+    pub fn publish(
+        &self,
+        bytes: &[u8],
+        counts: ImageCounts,
+        changes_before: u64,
+        build: Duration,
+    ) -> Result<bool, MemfdError> {
+        let header = match Header::parse(bytes, bytes.len() as u64) {
+            Ok(h) => h,
+            Err(e) => {
+                self.note_error(&format!("built image does not parse: {e}"));
+                return Ok(false);
+            }
+        };
+        let image = SealedImage::create(bytes)?;
+        let published = Arc::new(Published {
+            image,
+            header,
+            counts,
+            published_at: SystemTime::now(),
+        });
+        let mut inner = self.inner();
+        if inner.stopped || self.changes.load(Ordering::SeqCst) != changes_before {
+            inner.dirty = !inner.stopped;
+            return Ok(false);
+        }
+        published
+            .image
+            .control(CONTROL_HEARTBEAT)
+            .store(monotonic_ms(), Ordering::SeqCst);
+        published.set_state(STATE_LIVE);
+        if let Some(old) = inner.current.replace(published) {
+            old.set_state(STATE_RETIRED);
+        }
+        drop(inner);
+        self.republishes.fetch_add(1, Ordering::Relaxed);
+        self.last_build_ms
+            .store(build.as_millis() as u64, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Renews the current image's lease.
+    pub fn heartbeat(&self) {
+        if let Some(p) = self.inner().current.as_ref() {
+            p.image
+                .control(CONTROL_HEARTBEAT)
+                .store(monotonic_ms(), Ordering::SeqCst);
+        }
+    }
+
+    /// Sets how long `entry` stays fresh in the current image (0: from now on, readers
+    /// ask the socket for it).
+    pub fn set_expiry(&self, entry: Entry, until: u32) {
+        let inner = self.inner();
+        let Some(p) = inner.current.as_ref() else {
+            return;
+        };
+        let Some(view) = p.view() else { return };
+        let slot = match entry {
+            Entry::User(uid) => view.user_by_uid(uid).map(|u| u.slot),
+            Entry::Group(gid, _) => view.group_by_gid(gid).map(|g| g.slot),
+        };
+        if let Some(word) = slot.and_then(|s| p.image.expiry(s, p.header.slot_count)) {
+            word.store(until, Ordering::SeqCst);
+        }
+    }
+
+    /// The image to hand to a module that asked, counting the request and the reason
+    /// it gave for refusing the previous image it was handed (0: none).
+    pub fn offer(&self, refused: u8) -> Option<Arc<Published>> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self
+            .refused
+            .get(usize::from(refused))
+            .filter(|_| refused != 0)
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        let current = self.inner().current.clone();
+        if current.is_some() {
+            self.handed_out.fetch_add(1, Ordering::Relaxed);
+        }
+        current
+    }
+
+    pub fn status(&self) -> MapStatus {
+        let inner = self.inner();
+        let cur = inner.current.as_ref();
+        MapStatus {
+            enabled: self.is_enabled(),
+            generation: cur.map(|p| p.header.generation),
+            size_bytes: cur.map_or(0, |p| p.image.len() as u64),
+            users: cur.map_or(0, |p| p.counts.users),
+            groups: cur.map_or(0, |p| p.counts.groups),
+            age_seconds: cur.map(|p| {
+                SystemTime::now()
+                    .duration_since(p.published_at)
+                    .map_or(0, |d| d.as_secs())
+            }),
+            requests: self.requests.load(Ordering::Relaxed),
+            handed_out: self.handed_out.load(Ordering::Relaxed),
+            republishes: self.republishes.load(Ordering::Relaxed),
+            retirements: self.retirements.load(Ordering::Relaxed),
+            last_build_ms: self.last_build_ms.load(Ordering::Relaxed),
+            refused: REFUSAL_REASONS
+                .iter()
+                .zip(&self.refused)
+                .skip(1)
+                .map(|(r, c)| (*r, c.load(Ordering::Relaxed)))
+                .collect(),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+}

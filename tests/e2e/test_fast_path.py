@@ -1,0 +1,257 @@
+"""The in-process fast path (design.md §5a): warm passwd/group/initgroups lookups are
+answered inside the calling process from the daemon's sealed, read-only map image; what
+the map cannot answer goes to the socket. Every answer here comes through glibc
+(`getent`, `id`, `nss-probe`), and the daemon's own counters show who answered."""
+
+import errno
+import json
+import mmap
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import ALICE_LINE, show
+from workbench_testkit.polling import wait_for
+from workbench_testkit.sandbox import BASE_ENV, DEFAULT_SOCKET
+from socket_clients import frame
+
+pytestmark = pytest.mark.usefixtures("module_answers")
+
+# wire::map::LEASE_MS: a daemon killed with -9 stops being trusted within this.
+LEASE_S = 5.0
+BOB_LINE = "bob:x:1002:2001:Bob Baker:/srv/home/bob:/bin/bash"
+
+
+@pytest.fixture
+def daemon(fresh):
+    return fresh
+
+
+class Session:
+    """One long-lived process doing lookups on request (`nss-probe session`)."""
+
+    def __init__(self, sandbox, env=None, user=None):
+        cmd = [sandbox.bin["probe"], "session"]
+        if user is not None:
+            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--",
+                   *cmd]
+        full_env = dict(BASE_ENV)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=full_env)
+
+    def ask(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        out = self.proc.stdout.readline()
+        assert out, f"nss-probe session ended (exit {self.proc.poll()})"
+        return json.loads(out)
+
+    def passwd(self, key):
+        return self.ask(f"passwd {key}")
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def session(sandbox):
+    made = []
+
+    def make(**kw):
+        s = Session(sandbox, **kw)
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
+
+
+def line_of(answer):
+    e = answer.get("entry") or {}
+    if answer.get("status") != "found":
+        return answer.get("status")
+    return ":".join([e["name"], "x", str(e["uid"]), str(e["gid"]), e["gecos"], e["dir"],
+                     e["shell"]])
+
+
+def test_warm_lookups_are_answered_in_process(fresh, probe):
+    before = fresh.status()
+    p, data = probe("bench", "getpwnam", "alice", "bob", "--seconds", "1", "--threads", "2")
+    assert p.returncode == 0, show(p)
+    after = fresh.status()
+    fp = after["fast_path"]
+    assert fp["enabled"] and fp["generation"] and fp["users"] >= 5, fp
+    assert fp["images_handed_out"] > before["fast_path"]["images_handed_out"], fp
+    # Thousands of answers, and at least 99% of them never reached the daemon (the
+    # others came while the first thread was fetching the image).
+    assert data["calls"] >= 10_000 and data["errors"] == 0 and data["notfound"] == 0, data
+    socket_lookups = after["lookups"] - before["lookups"]
+    assert socket_lookups <= data["calls"] // 100, (socket_lookups, data["calls"])
+
+
+def test_map_and_socket_answer_the_same(fresh, getent, run):
+    no_map = {"WORKBENCH_NSS_NO_MAP": "1"}
+    for db in ("passwd", "group"):
+        listed = getent(db)
+        assert listed.returncode == 0, show(listed)
+        assert listed.stdout == run(["getent", db], env=no_map).stdout
+        for line in listed.stdout.splitlines():
+            name, _, ident = line.split(":")[:3]
+            for key in (name, ident):
+                via_map = getent(db, key)
+                via_socket = run(["getent", db, key], env=no_map)
+                assert via_map.stdout == via_socket.stdout, (db, key)
+                assert via_map.returncode == via_socket.returncode, (db, key)
+    for user in ("alice", "bob", "carol", "nobody-here"):
+        assert run(["id", user]).stdout == run(["id", user], env=no_map).stdout, user
+    # The socket-only runs really bypassed the map: they were counted as lookups.
+    st = fresh.status()
+    assert st["lookups"] > 0
+
+
+def test_a_long_running_process_sees_every_change_on_its_next_call(fresh, session):
+    server, control = fresh.server, fresh.server.control
+    s = session()
+    assert line_of(s.passwd("bob")) == BOB_LINE
+    grouped = s.ask("initgroups alice")
+    assert 2001 in grouped["groups"], grouped
+    generation = fresh.status()["fast_path"]["generation"]
+    # `invalidate`: retired before the command returns.
+    p = fresh.cli("invalidate", "user", "bob")
+    assert p.returncode == 0, show(p)
+    st = fresh.status()
+    assert st["fast_path"]["retirements"] >= 1, st["fast_path"]
+    before = st["lookups"]
+    assert line_of(s.passwd("bob")) == BOB_LINE
+    assert fresh.status()["lookups"] > before, "bob after invalidate came from the map"
+    # A renamed user and a removed membership, through a sync.
+    control.add_user({"id": "u-bob", "userName": "bob@example.com", "posixUserName": "robert",
+                      "posixUserId": 1002, "posixGroupId": 2001,
+                      "homeDirectory": "/srv/home/bob", "displayName": "Bob Baker"})
+    control.add_group({"id": "g-devs", "displayName": "Developers",
+                       "members": [{"value": "u-bob"}],
+                       "urn:rstudio:params:scim:schemas:extension:workbench:1.0:Group": {
+                           "posixGroupId": 2001, "posixGroupName": "devs"}})
+    p = fresh.cli("sync")
+    assert p.returncode == 0, show(p)
+    assert s.passwd("bob")["status"] == "notfound"
+    assert line_of(s.passwd("robert")).startswith("robert:x:1002:2001:")
+    assert line_of(s.passwd("1002")).startswith("robert:x:1002:")
+    grouped = s.ask("initgroups alice")
+    assert 2001 not in grouped["groups"], grouped
+    # And the map comes back for the new generation.
+    wait_for("a new generation", lambda: (fresh.status()["fast_path"]["generation"] or 0)
+             > generation)
+    before = fresh.status()["lookups"]
+    for _ in range(50):
+        assert line_of(s.passwd("alice")) == ALICE_LINE
+    assert fresh.status()["lookups"] - before <= 2
+    s.close()
+
+
+def test_republishing_leaks_nothing(fresh, session):
+    s = session()
+    assert line_of(s.passwd("alice")) == ALICE_LINE
+    first = s.ask("resources")
+    assert first["map_mappings"] >= 1 and first["map_fds"] == 0, first
+    for i in range(1000):
+        gen = fresh.status()["fast_path"]["republishes"]
+        assert fresh.cli("invalidate", "user", "carol").returncode == 0
+        wait_for("republished", lambda: fresh.status()["fast_path"]["republishes"] > gen)
+        # Forces the refresh: the old image is retired, the new one is fetched.
+        assert line_of(s.passwd("alice")) == ALICE_LINE, i
+    last = s.ask("resources")
+    # At most the slots' worth of mappings, no descriptor of ours, no fd growth.
+    assert last["map_mappings"] <= 4, last
+    assert last["map_fds"] == 0 and last["fds"] == first["fds"], (first, last)
+    s.close()
+
+
+def test_stopped_daemon_retires_the_map_at_once(fresh, session):
+    s = session()
+    assert line_of(s.passwd("alice")) == ALICE_LINE
+    fresh.stop()
+    a = s.passwd("alice")
+    assert a["status"] != "found", a
+
+
+def test_killed_daemon_stops_being_trusted_within_the_lease(fresh, session):
+    s = session()
+    assert line_of(s.passwd("alice")) == ALICE_LINE
+    fresh.kill()
+    killed = time.monotonic()
+    while True:
+        a = s.passwd("alice")
+        if a["status"] != "found":
+            break
+        # Until then, only the right answer.
+        assert line_of(a) == ALICE_LINE
+        assert time.monotonic() - killed < LEASE_S + 2, "still trusted after the lease"
+        time.sleep(0.2)
+    assert time.monotonic() - killed >= 0
+
+
+def _fetch_image(path):
+    """Asks the daemon for its image like the module does: (offer payload, fd)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    # wire::frame; MapImage is tag 10, its payload the last refusal code (none).
+    s.sendall(_frame(10, b"\x00"))
+    msg, fds, _, _ = socket.recv_fds(s, 64, 4)
+    s.close()
+    return msg, fds
+
+
+def _frame(tag, payload):
+    return frame(tag, payload)
+
+
+def test_the_image_cannot_be_changed_by_its_receiver(fresh, run):
+    path = DEFAULT_SOCKET
+    msg, fds = _fetch_image(path)
+    assert len(fds) == 1, msg
+    fd = fds[0]
+    size = os.fstat(fd).st_size
+    with pytest.raises(OSError) as e:
+        os.ftruncate(fd, 0)
+    assert e.value.errno == errno.EPERM
+    with pytest.raises(OSError):
+        os.ftruncate(fd, size + 4096)
+    with pytest.raises(OSError) as e:
+        os.pwrite(fd, b"X", 0)
+    assert e.value.errno in (errno.EPERM, errno.EBADF)
+    with pytest.raises(OSError) as e:
+        mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    assert e.value.errno == errno.EPERM
+    # Reopening through /proc gives a new open file, with the same seals.
+    with pytest.raises(OSError):
+        w = os.open(f"/proc/self/fd/{fd}", os.O_RDWR)
+        try:
+            os.pwrite(w, b"X", 0)
+        finally:
+            os.close(w)
+    ro = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
+    assert ro[:8] == b"WBNSMAP\x00"
+    ro.close()
+    os.close(fd)
+    # And as an ordinary user, through a helper process.
+    script = (
+        "import os,socket,mmap,sys\n"
+        "s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1])\n"
+        "s.sendall(bytes.fromhex(sys.argv[2]))\n"
+        "m,fds,_,_=socket.recv_fds(s,64,4);fd=fds[0];n=os.fstat(fd).st_size\n"
+        "bad=[]\n"
+        "for f in (lambda: os.ftruncate(fd,0), lambda: os.pwrite(fd,b'X',0),\n"
+        "          lambda: mmap.mmap(fd,n,mmap.MAP_SHARED,mmap.PROT_READ|mmap.PROT_WRITE)):\n"
+        "    try: f(); bad.append('allowed')\n"
+        "    except OSError: pass\n"
+        "print('ok' if not bad else 'BAD')\n")
+    p = run(["python3", "-c", script, path, _frame(10, b"\x00").hex()], user=65534)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", show(p)
