@@ -364,3 +364,58 @@ def test_republishing_never_tears_an_answer(fresh, sandbox):
     assert probe.returncode == 0 and result["ok"], result
     assert result["calls"] > 10_000 and result["highest_generation"] >= 2, result
     assert fresh.status()["fast_path"]["republishes"] - before >= n // 2, n
+
+
+# -- fork and kill while images are being replaced --------------------------------------
+
+class Republisher:
+    """Keeps the daemon replacing its image (`invalidate user carol`, each a retirement
+    and a rebuild) on a thread until stopped or until the daemon is gone."""
+
+    def __init__(self, daemon):
+        import threading
+        self.daemon, self.count, self.stopped = daemon, 0, threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stopped.is_set():
+            if self.daemon.cli("invalidate", "user", "carol").returncode != 0:
+                return
+            self.count += 1
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(timeout=60)
+
+
+def test_fork_while_other_threads_refresh_the_map(fresh, probe):
+    rep = Republisher(fresh)
+    try:
+        p, data = probe("fork", "alice", "--rounds", "200", "--lookups", "20",
+                        "--threads", "4", timeout=300)
+    finally:
+        rep.stop()
+    assert p.returncode == 0, show(p)
+    assert data["child_exit_codes"].count(0) == 200, data
+    assert rep.count > 0 and fresh.status()["fast_path"]["republishes"] > 1
+
+
+def test_killed_while_republishing_no_wrong_answer(fresh, session):
+    s = session()
+    assert line_of(s.passwd("alice")) == ALICE_LINE
+    rep = Republisher(fresh)
+    base = fresh.status()["fast_path"]["republishes"]
+    # Killed in the middle of the stream of republishes, not between two quiet moments.
+    wait_for("republishes under way",
+             lambda: fresh.status()["fast_path"]["republishes"] >= base + 5, timeout=30)
+    fresh.kill()
+    killed = time.monotonic()
+    rep.stop()
+    while True:
+        a = s.passwd("alice")
+        if a["status"] != "found":
+            break
+        assert line_of(a) == ALICE_LINE
+        assert time.monotonic() - killed < LEASE_S + 2, "still trusted after the lease"
+        time.sleep(0.2)

@@ -304,3 +304,77 @@ impl Publisher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workbench_wire::map::Builder;
+
+    fn image(generation: u64) -> Vec<u8> {
+        Builder::new().finish(generation, [1, 2], 0).unwrap()
+    }
+
+    #[test]
+    fn publishes_hands_out_and_retires() {
+        let p = Publisher::new();
+        assert!(p.offer(0).is_none());
+        let changes = p.changes();
+        assert!(p
+            .publish(&image(5), ImageCounts::default(), changes, Duration::ZERO)
+            .unwrap());
+        let offered = p.offer(0).expect("an image");
+        assert_eq!(offered.header.generation, 5);
+        assert_eq!(
+            offered.image.control(CONTROL_STATE).load(Ordering::SeqCst),
+            STATE_LIVE
+        );
+        p.retire();
+        // Retired in the mapping every process holds, before anyone is answered.
+        assert_eq!(
+            offered.image.control(CONTROL_STATE).load(Ordering::SeqCst),
+            STATE_RETIRED
+        );
+        assert!(p.offer(0).is_none());
+        let st = p.status();
+        assert_eq!((st.requests, st.handed_out, st.retirements), (3, 1, 1));
+    }
+
+    #[test]
+    fn an_image_older_than_the_last_change_is_not_published() {
+        let p = Publisher::new();
+        let before = p.changes();
+        p.retire();
+        assert!(!p
+            .publish(&image(1), ImageCounts::default(), before, Duration::ZERO)
+            .unwrap());
+        assert!(p.offer(0).is_none());
+        // ... and another build is wanted.
+        assert!(p.wait_for_work(Duration::ZERO));
+    }
+
+    #[test]
+    fn refusals_reported_by_modules_are_counted_by_name() {
+        let p = Publisher::new();
+        p.offer(workbench_wire::map::refusal::NOT_SEALED);
+        p.offer(workbench_wire::map::refusal::NOT_SEALED);
+        p.offer(200);
+        let refused: std::collections::HashMap<_, _> = p.status().refused.into_iter().collect();
+        assert_eq!(refused["not_sealed"], 2);
+        assert_eq!(refused.values().sum::<u64>(), 2);
+    }
+
+    #[test]
+    fn a_stopped_publisher_publishes_nothing() {
+        let p = Publisher::new();
+        p.stop();
+        assert!(!p
+            .publish(
+                &image(1),
+                ImageCounts::default(),
+                p.changes(),
+                Duration::ZERO
+            )
+            .unwrap());
+        assert!(!p.wait_for_work(Duration::ZERO));
+    }
+}
