@@ -19,7 +19,9 @@ use crate::directory::delta::{merge_delta, Delta, Doubt, Held};
 use crate::directory::local_accounts::LocalAccounts;
 use crate::directory::mapping::{keep_shadow_fields, map_arrived_group, map_user};
 use crate::directory::model::EntryKind;
-use crate::schedule::sync_plan::{FullReason, SyncKind, SAFETY_MARGIN};
+use crate::schedule::sync_plan::{
+    baseline_after_full, Baseline, FullReason, SyncKind, SAFETY_MARGIN,
+};
 use crate::scim::attributes::{GROUPS_ENDPOINT, USERS_ENDPOINT};
 use crate::scim::budget::SyncBudget;
 use crate::scim::delta::is_unsupported;
@@ -48,6 +50,21 @@ impl Syncer {
     pub(super) fn planned_fetch_and_apply(&mut self) -> Result<Applied, SyncError> {
         let config = self.shared.config();
         let started = SystemTime::now();
+        // Before the local files are read for the merge: if they change in between, the
+        // baseline is the older one's and a restart makes a complete copy (the safe way).
+        let fingerprint = super::fingerprint(&config);
+        let result = self.planned_sync(&config, started, fingerprint);
+        // Whatever happened, no baseline waits for a later write.
+        self.store.stage_baseline(None);
+        result
+    }
+
+    fn planned_sync(
+        &mut self,
+        config: &crate::config::Config,
+        started: SystemTime,
+        fingerprint: Option<crate::schedule::sync_plan::Fingerprint>,
+    ) -> Result<Applied, SyncError> {
         let deadline = match self.deadline_cap {
             Some(cap) => config.sync_deadline.min(cap),
             None => config.sync_deadline,
@@ -55,41 +72,55 @@ impl Syncer {
         let mut budget = SyncBudget::new(config.sync_max_bytes, deadline);
         let reason = match self.plan.decide(started, config.full_sync_interval) {
             SyncKind::Full(reason) => reason,
-            SyncKind::Incremental { since } => match self.incremental(since, &mut budget) {
-                Ok(applied) => {
-                    self.everything_streak = 0;
-                    self.plan.incremental_applied(started);
-                    self.publish_plan();
-                    return Ok(applied);
-                }
-                Err(NotApplied::Unsupported(why)) => {
-                    log::warn!(
-                        "incremental sync not supported by the server: {why}; making \
-                         complete copies until restart or SIGHUP"
-                    );
-                    self.plan.mark_unsupported(why.clone());
-                    FullReason::Unsupported(why)
-                }
-                Err(NotApplied::Doubt(why)) => {
-                    log::info!("incremental sync in doubt ({why}): making a complete copy");
-                    FullReason::Doubt(why)
-                }
-                Err(NotApplied::Failed(e)) => {
-                    if let SyncError::Scim {
-                        source:
-                            ScimError::OverBudget { .. }
-                            | ScimError::PastDeadline { .. }
-                            | ScimError::TooLarge { .. },
-                        ..
-                    } = &e
-                    {
-                        self.plan.doubt(e.to_string());
+            SyncKind::Incremental { since } => {
+                // Written with the change it goes with: the complete copy it builds on,
+                // changes up to this sync's start.
+                let baseline = fingerprint.and_then(|fp| {
+                    Some(Baseline {
+                        last_full_start: self.plan.last_full_start()?,
+                        last_applied_start: started,
+                        fingerprint: fp,
+                    })
+                });
+                self.store.stage_baseline(baseline.map(|b| b.encode()));
+                match self.incremental(since, &mut budget) {
+                    Ok(applied) => {
+                        self.everything_streak = 0;
+                        self.plan.incremental_applied(started);
+                        self.publish_plan();
+                        return Ok(applied);
                     }
-                    self.publish_plan();
-                    return Err(e);
+                    Err(NotApplied::Unsupported(why)) => {
+                        log::warn!(
+                            "incremental sync not supported by the server: {why}; making \
+                         complete copies until restart or SIGHUP"
+                        );
+                        self.plan.mark_unsupported(why.clone());
+                        FullReason::Unsupported(why)
+                    }
+                    Err(NotApplied::Doubt(why)) => {
+                        log::info!("incremental sync in doubt ({why}): making a complete copy");
+                        FullReason::Doubt(why)
+                    }
+                    Err(NotApplied::Failed(e)) => {
+                        if let SyncError::Scim {
+                            source:
+                                ScimError::OverBudget { .. }
+                                | ScimError::PastDeadline { .. }
+                                | ScimError::TooLarge { .. },
+                            ..
+                        } = &e
+                        {
+                            self.plan.doubt(e.to_string());
+                        }
+                        self.publish_plan();
+                        return Err(e);
+                    }
                 }
-            },
+            }
         };
+        self.store
+            .stage_baseline(fingerprint.map(|fp| baseline_after_full(started, fp).encode()));
         // What the incremental attempt read counts against this sync's budget too.
         self.pending_budget = Some(budget);
         let result = self.fetch_and_apply();

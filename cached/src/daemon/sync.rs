@@ -28,7 +28,7 @@ use crate::directory::view::DirectoryView;
 use crate::ondemand::state::OnDemand;
 use crate::ondemand::state::UsableTokens;
 use crate::schedule::jitter::Jitter;
-use crate::schedule::sync_plan::SyncPlan;
+use crate::schedule::sync_plan::{Baseline, Fingerprint, SyncPlan};
 use crate::scim::budget::SyncBudget;
 use crate::scim::client::ScimClient;
 use crate::scim::error::ScimError;
@@ -163,9 +163,12 @@ impl Syncer {
         });
     }
 
-    /// Serves what the cache file holds (before the first sync).
-    pub fn load_cached(&mut self) {
-        match self.store.load() {
+    /// Serves what the cache file holds (before the first sync), and takes up the sync
+    /// baseline written with it. Returns whether the cache is usable as it is: its
+    /// baseline matches today's settings and local files and the next sync would be
+    /// incremental, so the daemon may serve it and sync later (design.md §8).
+    pub fn load_cached(&mut self) -> bool {
+        let loaded = match self.store.load() {
             Ok(snap) => {
                 let n = snap.directory.users.len();
                 if snap.synced_at.is_some() {
@@ -175,10 +178,45 @@ impl Syncer {
                 self.shared.serve(directory);
                 self.od.forget_answered();
                 log::info!("cache {}: {n} users loaded", self.store.path().display());
+                true
             }
-            Err(e) => log::error!("{e}; starting with an empty cache"),
-        }
+            Err(e) => {
+                log::error!("{e}; starting with an empty cache");
+                false
+            }
+        };
         self.learn_shadow_gid();
+        loaded && self.resume_plan()
+    }
+
+    /// Takes up the baseline in the cache file, if it is usable.
+    fn resume_plan(&mut self) -> bool {
+        let config = self.shared.config();
+        let saved_text = self.store.baseline();
+        let saved = saved_text.as_deref().and_then(Baseline::decode);
+        let current = match fingerprint(&config) {
+            Some(f) => f,
+            None => return false,
+        };
+        self.plan = SyncPlan::resume(saved.as_ref(), current);
+        let usable = self
+            .plan
+            .resumable(SystemTime::now(), config.full_sync_interval);
+        let why = match (&saved_text, &saved) {
+            (None, _) => "no sync baseline in the cache",
+            (Some(_), None) => "the sync baseline in the cache is unreadable",
+            (Some(_), Some(b)) if b.fingerprint != current => {
+                "settings, local accounts or the daemon changed since the cache was written"
+            }
+            _ if usable => "",
+            _ => "the cache is due for a complete copy",
+        };
+        if usable {
+            log::info!("cache usable as it is: first sync incremental, after a jittered delay");
+        } else {
+            log::info!("{why}: first sync at start");
+        }
+        usable
     }
 
     /// `copy` held to today's rules, configuration and local files: a copy made under
@@ -232,6 +270,12 @@ impl Syncer {
                 );
             }
         }
+    }
+
+    /// The wait before the first sync of a daemon that started with a usable cache.
+    pub fn first_delay_after_resume(&mut self) -> Duration {
+        let interval = self.shared.config().sync_interval;
+        self.jitter.first_sync_after_resume(interval)
     }
 
     /// The attempt before `READY=1`: [`Syncer::sync_once`] within
@@ -564,9 +608,10 @@ impl Syncer {
         self.learn_shadow_gid();
     }
 
-    /// Runs until shutdown. The first sync has already happened.
-    pub fn run(mut self) {
-        let mut next = self.next_delay();
+    /// Runs until shutdown. The first sync has already happened, or is due after
+    /// `first` (a daemon that started with a usable cache).
+    pub fn run(mut self, first: Option<Duration>) {
+        let mut next = first.unwrap_or_else(|| self.next_delay());
         let mut due = Instant::now() + next;
         loop {
             let (sync_now, reload) = self.wait_until(due);
@@ -607,11 +652,7 @@ impl Syncer {
     fn next_delay(&mut self) -> Duration {
         let config = self.shared.config();
         let failures = self.shared.health().consecutive_failures;
-        if failures == 0 {
-            self.jitter.sync_interval(config.sync_interval)
-        } else {
-            self.jitter.backoff(failures, config.sync_interval)
-        }
+        self.jitter.next_sync(failures, config.sync_interval)
     }
 
     /// Sleeps until `due`, a request, or shutdown; polls token files meanwhile.
@@ -640,6 +681,39 @@ impl Syncer {
             }
         }
     }
+}
+
+/// What the cached copy was built under and must still hold for a restarted daemon to
+/// build on it: the settings that decide which entries are kept and how they are mapped,
+/// the local accounts they are checked against, the daemon's version. `None` when the
+/// local files cannot be read (then nothing is built on).
+pub(super) fn fingerprint(config: &Config) -> Option<Fingerprint> {
+    let passwd = std::fs::read(PASSWD_PATH).ok()?;
+    let group = std::fs::read(GROUP_PATH).ok()?;
+    // Debug text is enough: a format that changes with the toolchain only costs one
+    // complete copy.
+    let settings = format!(
+        "{:?}",
+        (
+            &config.server_address_text,
+            &config.admin_token_path,
+            config.min_uid,
+            config.min_gid,
+            &config.default_shell,
+            &config.home_root,
+            &config.home_must_be_under,
+            &config.reserved_names,
+            &config.local_primary_gids,
+            config.user_private_groups,
+            &config.shadow_group,
+        )
+    );
+    Some(Fingerprint::of([
+        env!("CARGO_PKG_VERSION").as_bytes(),
+        settings.as_bytes(),
+        &passwd,
+        &group,
+    ]))
 }
 
 /// Whether the server answered at all (an HTTP response, even an error, means it is

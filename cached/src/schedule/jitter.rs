@@ -21,6 +21,12 @@ impl Jitter {
         Jitter(t ^ (u64::from(std::process::id()) << 32) | 1)
     }
 
+    /// A generator with a chosen seed: the fleet simulator gives each node its own.
+    pub fn from_seed(seed: u64) -> Jitter {
+        // xorshift is stuck at zero; any other state is fine.
+        Jitter(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
     fn next_unit(&mut self) -> f64 {
         let mut x = self.0;
         x ^= x << 13;
@@ -39,6 +45,24 @@ impl Jitter {
     /// The sync interval with ±10% jitter.
     pub fn sync_interval(&mut self, interval: Duration) -> Duration {
         self.spread(interval, 0.10)
+    }
+
+    /// The wait before the next sync, `failures` consecutive failed attempts after the
+    /// last one: the jittered interval after a success, [`Jitter::backoff`] after a
+    /// failure. The one rule the sync loop and the fleet simulator follow.
+    pub fn next_sync(&mut self, failures: u32, interval: Duration) -> Duration {
+        if failures == 0 {
+            self.sync_interval(interval)
+        } else {
+            self.backoff(failures, interval)
+        }
+    }
+
+    /// The wait before the first sync of a daemon that started with a usable cache
+    /// (design.md §8): uniform in `[0, interval]`, so that a fleet rebooted at once
+    /// spreads its first syncs over a whole interval instead of all asking at boot.
+    pub fn first_sync_after_resume(&mut self, interval: Duration) -> Duration {
+        interval.mul_f64(self.next_unit())
     }
 
     /// Delay after `failures` consecutive failures: exponential from [`BACKOFF_BASE`],
@@ -77,5 +101,33 @@ mod tests {
             assert!(j.backoff(n, hour) <= BACKOFF_CAP.mul_f64(1.2));
         }
         assert!(j.backoff(10, hour) >= BACKOFF_CAP.mul_f64(0.8));
+    }
+
+    #[test]
+    fn next_sync_is_the_interval_after_success_and_backoff_after_failure() {
+        let mut j = Jitter::from_seed(7);
+        let ten_min = Duration::from_secs(600);
+        for _ in 0..100 {
+            let ok = j.next_sync(0, ten_min);
+            assert!(ok >= Duration::from_secs(540) && ok <= Duration::from_secs(660));
+            assert!(j.next_sync(1, ten_min) <= Duration::from_secs(6));
+        }
+    }
+
+    #[test]
+    fn first_sync_after_resume_spreads_over_the_interval() {
+        let mut j = Jitter::from_seed(42);
+        let interval = Duration::from_secs(600);
+        let delays: Vec<Duration> = (0..1000)
+            .map(|_| j.first_sync_after_resume(interval))
+            .collect();
+        assert!(delays.iter().all(|d| *d <= interval));
+        // Spread, not bunched: each tenth of the interval gets some.
+        for tenth in 0..10u32 {
+            let lo = interval / 10 * tenth;
+            let hi = interval / 10 * (tenth + 1);
+            let n = delays.iter().filter(|d| **d >= lo && **d < hi).count();
+            assert!(n > 50, "tenth {tenth}: {n}");
+        }
     }
 }
