@@ -95,7 +95,14 @@ pub struct Store {
     /// The sync baseline the next write records with the copy (see
     /// [`Store::stage_baseline`]); taken by that write whether it commits or not.
     staged_baseline: Option<String>,
+    /// The refused entries' ids the next write records (see [`Store::stage_refused`]).
+    staged_refused: Option<String>,
 }
+
+/// The `meta` key of the ids of the entries refused in the copy (JSON: `[["user"|"group",
+/// SCIM id], …]`): an incremental sync after a restart must know them, or every id it
+/// lists that the copy lacks because it was refused would put the sync in doubt.
+const REFUSED_KEY: &str = "refused_ids";
 
 /// The `meta` key of the sync baseline (`schedule::sync_plan::Baseline`, as text).
 const BASELINE_KEY: &str = "sync_baseline";
@@ -185,6 +192,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             staged_baseline: None,
+            staged_refused: None,
         })
     }
 
@@ -201,6 +209,22 @@ impl Store {
     /// the file never holds a copy with another copy's baseline.
     pub fn stage_baseline(&mut self, text: Option<String>) {
         self.staged_baseline = text;
+    }
+
+    /// The ids of the refused entries (as text) the next write records with the copy.
+    pub fn stage_refused(&mut self, text: Option<String>) {
+        self.staged_refused = text;
+    }
+
+    /// The refused entries' ids written with the copy in the file, if any (text).
+    pub fn refused_ids(&self) -> Option<String> {
+        self.conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![REFUSED_KEY],
+                |r| r.get(0),
+            )
+            .ok()
     }
 
     /// The sync baseline written with the copy in the file, if any (text: the caller
@@ -308,6 +332,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         // Taken first: a write that fails must not leave it for another copy.
         let baseline = self.staged_baseline.take();
+        let refused = self.staged_refused.take();
         let path = self.path.clone();
         let sql = |op: &'static str| {
             let path = path.clone();
@@ -358,7 +383,8 @@ impl Store {
                 .map_err(sql("prune shadow"))?;
             }
         }
-        record_synced_at(&tx, synced_at, baseline.as_deref()).map_err(sql("write sync time"))?;
+        record_synced_at(&tx, synced_at, baseline.as_deref(), refused.as_deref())
+            .map_err(sql("write sync time"))?;
         tx.commit().map_err(sql("commit"))?;
         Ok(())
     }
@@ -466,6 +492,7 @@ fn record_synced_at(
     tx: &rusqlite::Transaction<'_>,
     synced_at: SystemTime,
     baseline: Option<&str>,
+    refused: Option<&str>,
 ) -> rusqlite::Result<()> {
     let secs = synced_at
         .duration_since(UNIX_EPOCH)
@@ -475,13 +502,15 @@ fn record_synced_at(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('synced_at', ?1)",
         params![secs.to_string()],
     )?;
-    match baseline {
-        Some(b) => tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-            params![BASELINE_KEY, b],
-        )?,
-        None => tx.execute("DELETE FROM meta WHERE key = ?1", params![BASELINE_KEY])?,
-    };
+    for (key, value) in [(BASELINE_KEY, baseline), (REFUSED_KEY, refused)] {
+        match value {
+            Some(v) => tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, v],
+            )?,
+            None => tx.execute("DELETE FROM meta WHERE key = ?1", params![key])?,
+        };
+    }
     Ok(())
 }
 

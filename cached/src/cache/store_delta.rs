@@ -21,6 +21,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         // Taken first: a write that fails must not leave it for another copy.
         let baseline = self.staged_baseline.take();
+        let refused = self.staged_refused.take();
         let path = self.path.clone();
         let sql = |op: &'static str| {
             let path = path.clone();
@@ -94,7 +95,7 @@ impl Store {
                 Edit::SameAccounts(_) => {}
             }
         }
-        super::record_synced_at(&tx, synced_at, baseline.as_deref())
+        super::record_synced_at(&tx, synced_at, baseline.as_deref(), refused.as_deref())
             .map_err(sql("write sync time"))?;
         tx.commit().map_err(sql("commit"))?;
         Ok(())

@@ -7,6 +7,7 @@
 //! previous copy keeps being served (design.md §6). A copy that would empty a non-empty
 //! cache is applied only when the next copy confirms it.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -111,6 +112,9 @@ pub struct Syncer {
     pending_budget: Option<SyncBudget>,
     /// Incremental syncs in a row that were answered with every user.
     everything_streak: u32,
+    /// The ids of the entries refused in the cached copy, as the cache file recorded
+    /// them: what a restarted daemon knows of them until its next complete copy.
+    restored_refused: HashSet<(EntryKind, String)>,
 }
 
 impl Syncer {
@@ -131,6 +135,7 @@ impl Syncer {
             plan: SyncPlan::new(),
             pending_budget: None,
             everything_streak: 0,
+            restored_refused: HashSet::new(),
         };
         s.rebuild_client(&config);
         s.publish_tokens();
@@ -165,8 +170,8 @@ impl Syncer {
 
     /// Serves what the cache file holds (before the first sync), and takes up the sync
     /// baseline written with it. Returns whether the cache is usable as it is: its
-    /// baseline matches today's settings and local files and the next sync would be
-    /// incremental, so the daemon may serve it and sync later (design.md §8).
+    /// baseline matches today's settings and local files, so the daemon may serve it and
+    /// sync later (design.md §8).
     pub fn load_cached(&mut self) -> bool {
         let loaded = match self.store.load() {
             Ok(snap) => {
@@ -199,22 +204,41 @@ impl Syncer {
             None => return false,
         };
         self.plan = SyncPlan::resume(saved.as_ref(), current);
-        let usable = self
-            .plan
-            .resumable(SystemTime::now(), config.full_sync_interval);
+        // Without the refused ids, an incremental sync would find ids the copy lacks
+        // and know no reason why: in doubt, a complete copy.
+        let refused = self
+            .store
+            .refused_ids()
+            .and_then(|t| incremental::decode_refused(&t));
+        let refused_ok = refused.is_some();
+        if !refused_ok {
+            self.plan = SyncPlan::new();
+        }
+        self.restored_refused = refused.unwrap_or_default();
+        let usable = self.plan.resumable();
         let why = match (&saved_text, &saved) {
             (None, _) => "no sync baseline in the cache",
             (Some(_), None) => "the sync baseline in the cache is unreadable",
             (Some(_), Some(b)) if b.fingerprint != current => {
                 "settings, local accounts or the daemon changed since the cache was written"
             }
-            _ if usable => "",
-            _ => "the cache is due for a complete copy",
+            _ if !refused_ok => "the refused ids in the cache are missing or unreadable",
+            _ => "the sync baseline in the cache does not add up",
         };
         if usable {
-            log::info!("cache usable as it is: first sync incremental, after a jittered delay");
+            log::info!(
+                "cache usable as it is: served now, first sync ({}) after a jittered delay",
+                match self
+                    .plan
+                    .decide(SystemTime::now(), config.full_sync_interval)
+                {
+                    crate::schedule::sync_plan::SyncKind::Incremental { .. } =>
+                        "incremental".to_string(),
+                    crate::schedule::sync_plan::SyncKind::Full(r) => r.as_text(),
+                }
+            );
         } else {
-            log::info!("{why}: first sync at start");
+            log::info!("{why}: complete copy at start");
         }
         usable
     }
@@ -490,9 +514,14 @@ impl Syncer {
                 .filter_map(|u| served.shadow_of(&u.name))
                 .collect();
         }
+        self.store.stage_refused(Some(incremental::encode_refused(
+            dir.refused.iter().map(|r| (r.kind, r.scim_id.as_str())),
+        )));
         self.store
             .replace_all(&dir, shadow_updated, SystemTime::now())
             .map_err(SyncError::Store)?;
+        // This copy's refusals are all in `status` now.
+        self.restored_refused.clear();
         self.record_refusals(&dir);
         // What changed against what is served (read from the served snapshot: no second
         // copy of the directory is made), and the next snapshot, both built without the
@@ -652,7 +681,9 @@ impl Syncer {
     fn next_delay(&mut self) -> Duration {
         let config = self.shared.config();
         let failures = self.shared.health().consecutive_failures;
-        self.jitter.next_sync(failures, config.sync_interval)
+        let cached = !self.shared.snapshot().has_no_users();
+        self.jitter
+            .next_sync(failures, config.sync_interval, cached)
     }
 
     /// Sleeps until `due`, a request, or shutdown; polls token files meanwhile.
