@@ -104,7 +104,7 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
     let shared = Shared::new(config);
     let od = OnDemand::new(Arc::clone(&shared));
     let mut syncer = Syncer::new(Arc::clone(&od), store, explicit_config);
-    syncer.load_cached();
+    let usable_cache = syncer.load_cached();
 
     let map_thread = match map_thread::spawn(Arc::clone(&od)) {
         Ok(t) => Some(t),
@@ -133,17 +133,27 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
         log::info!("listening on {}", socket_path.display());
     }
 
-    // One attempt before READY=1 so that a node that boots with the server up has its
-    // users by the time nss-user-lookup.target is reached. Bounded by the first-sync
-    // deadline, so READY=1 comes within systemd's start timeout however slow the server.
-    let report = syncer.first_sync();
-    // No CLI can have asked yet: the socket was not being served before this attempt.
-    syncer.finish_attempt(report, 0);
+    // Without a usable cache, one attempt before READY=1 so that a node that boots with
+    // the server up has its users by the time nss-user-lookup.target is reached. Bounded
+    // by the first-sync deadline, so READY=1 comes within systemd's start timeout however
+    // slow the server. With a usable cache (design.md §8) the node has its users
+    // already: it is ready at once and syncs after a delay spread over a whole
+    // sync-interval, so that a fleet rebooted together does not ask the server at once.
+    let first = if usable_cache {
+        let delay = syncer.first_delay_after_resume();
+        log::info!("first sync in {} s", delay.as_secs());
+        Some(delay)
+    } else {
+        let report = syncer.first_sync();
+        // No CLI can have asked yet: the socket was not being served before this attempt.
+        syncer.finish_attempt(report, 0);
+        None
+    };
     notify::notify("READY=1");
 
     let sync_thread = thread::Builder::new()
         .name("sync".into())
-        .spawn(move || syncer.run());
+        .spawn(move || syncer.run(first));
     let sync_thread = match sync_thread {
         Ok(t) => t,
         Err(e) => {
