@@ -77,12 +77,15 @@ fn rebuild(od: &OnDemand) {
         }
     };
     let cpu = thread_cpu().saturating_sub(cpu_before);
-    match publisher.publish(&bytes, counts, changes, cpu) {
+    let published = publisher.publish(&bytes, counts, changes, cpu);
+    let size = bytes.len();
+    drop(bytes);
+    match published {
         Ok(true) => log::debug!(
             "fast path: generation {generation} published ({} users, {} groups, {} bytes) in {} ms",
             counts.users,
             counts.groups,
-            bytes.len(),
+            size,
             started.elapsed().as_millis()
         ),
         Ok(false) => {}
