@@ -20,6 +20,14 @@ use super::image::{Entry, ImageCounts};
 use super::memfd::{MemfdError, SealedImage};
 use super::revoke::Revoke;
 
+/// What the daemon serves now for an entry whose freshness is renewed.
+pub struct Served<'a> {
+    /// Its record.
+    pub record: &'a [u8],
+    /// A user's `initgroups` gids (`None` for a group).
+    pub gids: Option<Vec<u32>>,
+}
+
 /// One published generation.
 pub struct Published {
     pub image: SealedImage,
@@ -309,18 +317,39 @@ impl Publisher {
     }
 
     /// Sets how long `entry` stays fresh in the current image (0: from now on, readers
-    /// ask the socket for it).
-    pub fn set_expiry(&self, entry: Entry, until: u32) {
+    /// ask the socket for it). A later time is set only when the image's entry is what
+    /// `served` says is served now (record, and a user's gids): an entry whose id was
+    /// kept by a change (a renamed user) is never made fresh again.
+    pub fn set_expiry(&self, entry: Entry, until: u32, served: Option<&Served<'_>>) {
         let inner = self.inner();
         let Some(p) = inner.current.as_ref() else {
             return;
         };
         let Some(view) = p.view() else { return };
-        let slot = match entry {
-            Entry::User(uid) => view.user_by_uid(uid).map(|u| u.slot),
-            Entry::Group(gid, _) => view.group_by_gid(gid).map(|g| g.slot),
+        let (slot, same) = match entry {
+            Entry::User(uid) => match view.user_by_uid(uid) {
+                Some(u) => (
+                    u.slot,
+                    served.is_some_and(|s| {
+                        s.record == u.record
+                            && s.gids.as_ref().is_some_and(|g| {
+                                g.iter()
+                                    .copied()
+                                    .eq(workbench_wire::map::view::gids(u.gids))
+                            })
+                    }),
+                ),
+                None => return,
+            },
+            Entry::Group(gid, _) => match view.group_by_gid(gid) {
+                Some(g) => (g.slot, served.is_some_and(|s| s.record == g.record)),
+                None => return,
+            },
         };
-        if let Some(word) = slot.and_then(|s| p.image.expiry(s, p.header.slot_count)) {
+        if until != 0 && !same {
+            return;
+        }
+        if let Some(word) = p.image.expiry(slot, p.header.slot_count) {
             word.store(until, Ordering::SeqCst);
         }
     }
