@@ -16,6 +16,9 @@ line each, so the growth is visible:
   miss_ms      the daemon's CPU milliseconds per cache miss (users added on the server,
                each looked up once through getent; see bench_miss)
   listed       users `getent passwd` lists through the module (must equal users)
+  map_mib      size of the in-process map image (shared memory handed to processes, not
+               in RssAnon)
+  map_cpu_ms   the daemon's CPU milliseconds for the last map build and publish
 """
 
 import json
@@ -79,6 +82,7 @@ def measure_size(repo, sandbox, release, n_users, misses):
         if p.returncode != 0:
             raise SystemExit(f"second sync failed: {p.stdout}{p.stderr}")
         second_cpu = bench_miss.cpu_seconds(pid) - sync_cpu
+        map_status = published_map(daemon)
         mem = proc_status(pid)
         listed = subprocess.run("getent passwd | wc -l", shell=True, capture_output=True,
                                 text=True).stdout.strip()
@@ -96,21 +100,38 @@ def measure_size(repo, sandbox, release, n_users, misses):
             "peak_mib": round(mem["VmHWM"], 1),
             "miss_ms": round(miss["miss_cpu_ms_per_lookup"], 2),
             "listed": int(listed) - local_lines,
+            "map_mib": round(map_status["size_bytes"] / (1 << 20), 1),
+            "map_cpu_ms": map_status["last_build_cpu_ms"],
         }
     finally:
         daemon.stop(timeout=60)
         server.stop()
 
 
+def published_map(daemon, timeout=120):
+    """The daemon's fast_path status once the map of the served copy is published."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = daemon.status()
+        fp = st["fast_path"]
+        if fp.get("generation") and fp["users"] >= st["cached"]["users"]:
+            return fp
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no map published: {fp}")
+        time.sleep(0.1)
+
+
 def run(repo, sandbox, release, sizes, misses):
     rows = []
     print(f"{'users':>8} {'first_s':>8} {'sync_cpu_s':>10} {'second_s':>9} {'rss1_mib':>9} "
-          f"{'rss_mib':>8} {'peak1_mib':>10} {'peak_mib':>9} {'miss_ms':>8} {'listed':>8}",
+          f"{'rss_mib':>8} {'peak1_mib':>10} {'peak_mib':>9} {'miss_ms':>8} {'listed':>8} "
+          f"{'map_mib':>8} {'map_cpu_ms':>10}",
           flush=True)
     for n in sizes:
         r = measure_size(repo, sandbox, release, n, misses)
         rows.append(r)
         print(f"{r['users']:>8} {r['first_s']:>8} {r['sync_cpu_s']:>10} {r['second_s']:>9} "
               f"{r['rss_first_mib']:>9} {r['rss_mib']:>8} {r['peak_first_mib']:>10} "
-              f"{r['peak_mib']:>9} {r['miss_ms']:>8} {r['listed']:>8}", flush=True)
+              f"{r['peak_mib']:>9} {r['miss_ms']:>8} {r['listed']:>8} {r['map_mib']:>8} "
+              f"{r['map_cpu_ms']:>10}", flush=True)
     return rows

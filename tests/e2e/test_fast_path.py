@@ -4,6 +4,7 @@ the map cannot answer goes to the socket. Every answer here comes through glibc
 (`getent`, `id`, `nss-probe`), and the daemon's own counters show who answered."""
 
 import errno
+import itertools
 import json
 import mmap
 import os
@@ -13,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import ALICE_LINE, show
+from conftest import ALICE_LINE, SAMPLE, show
 from workbench_testkit.polling import wait_for
 from workbench_testkit.sandbox import BASE_ENV, DEFAULT_SOCKET
 from socket_clients import frame
@@ -135,10 +136,10 @@ def test_a_long_running_process_sees_every_change_on_its_next_call(fresh, sessio
     control.add_user({"id": "u-bob", "userName": "bob@example.com", "posixUserName": "robert",
                       "posixUserId": 1002, "posixGroupId": 2001,
                       "homeDirectory": "/srv/home/bob", "displayName": "Bob Baker"})
-    control.add_group({"id": "g-devs", "displayName": "Developers",
-                       "members": [{"value": "u-bob"}],
-                       "urn:rstudio:params:scim:schemas:extension:workbench:1.0:Group": {
-                           "posixGroupId": 2001, "posixGroupName": "devs"}})
+    devs = s.ask("group devs")
+    assert devs["entry"]["members"] == ["alice", "bob"], devs
+    control.add_group({"id": "g-devs", "displayName": "Developers", "posixGroupId": 2001,
+                       "posixGroupName": "devs", "members": [{"value": "u-bob"}]})
     p = fresh.cli("sync")
     assert p.returncode == 0, show(p)
     assert s.passwd("bob")["status"] == "notfound"
@@ -146,6 +147,8 @@ def test_a_long_running_process_sees_every_change_on_its_next_call(fresh, sessio
     assert line_of(s.passwd("1002")).startswith("robert:x:1002:")
     grouped = s.ask("initgroups alice")
     assert 2001 not in grouped["groups"], grouped
+    devs = s.ask("group devs")
+    assert devs["entry"]["members"] == ["robert"], devs
     # And the map comes back for the new generation.
     wait_for("a new generation", lambda: (fresh.status()["fast_path"]["generation"] or 0)
              > generation)
@@ -255,3 +258,164 @@ def test_the_image_cannot_be_changed_by_its_receiver(fresh, run):
         "print('ok' if not bad else 'BAD')\n")
     p = run(["python3", "-c", script, path, _frame(10, b"\x00").hex()], user=65534)
     assert p.returncode == 0 and p.stdout.strip() == "ok", show(p)
+
+
+# -- images from daemons that are not the real one, or not sealed -----------------------
+
+MALLORY_LINE = "mallory:x:4242:4242:Fake Daemon:/home/mallory:/bin/sh"
+FAKE = os.path.join(os.path.dirname(__file__), "fake_map_daemon.py")
+
+
+_fakes = itertools.count(1)
+
+
+@pytest.fixture
+def fake_daemon(sandbox):
+    started = []
+
+    def start(mode, user=None):
+        d = sandbox.workdir / f"fake-map-{next(_fakes)}"
+        d.mkdir(mode=0o755)
+        os.chmod(d, 0o777)
+        path, log = d / "socket", d / "requests.log"
+        log.write_text("")
+        os.chmod(log, 0o666)
+        cmd = ["python3", FAKE, str(path), mode, str(log)]
+        if user is not None:
+            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--",
+                   *cmd]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=dict(BASE_ENV))
+        started.append(proc)
+        assert proc.stdout.readline().strip() == "READY"
+        return path, log
+    yield start
+    for p in started:
+        p.kill()
+        p.wait()
+
+
+def requests_seen(log):
+    return [line.split() for line in log.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("mode", ["unsealed", "regular", "wrong_size", "bad_header"])
+def test_an_image_that_fails_a_check_is_refused_and_the_socket_answers(
+        fake_daemon, session, mode):
+    path, log = fake_daemon(mode)
+    s = session(env={"WORKBENCH_NSS_SOCKET": str(path)})
+    for _ in range(3):
+        assert line_of(s.passwd("mallory")) == MALLORY_LINE
+    tags = [r[0] for r in requests_seen(log)]
+    # The image was asked for once (then the process backs off), refused, never mapped,
+    # and every answer came from the socket.
+    assert tags.count("10") == 1 and tags.count("1") == 3, tags
+    res = s.ask("resources")
+    assert res["map_mappings"] == 0 and res["map_fds"] == 0, res
+    s.close()
+
+
+def test_a_non_root_daemon_is_never_asked_for_an_image(fake_daemon, session):
+    path, log = fake_daemon("bad_header", user=65534)
+    # The caller's own daemon (same uid, path from the environment) may answer lookups
+    # (design.md §7), but an image only ever comes from root's listener.
+    s = session(env={"WORKBENCH_NSS_SOCKET": str(path)}, user=65534)
+    assert line_of(s.passwd("mallory")) == MALLORY_LINE
+    assert line_of(s.passwd("4242")) == MALLORY_LINE
+    tags = [r[0] for r in requests_seen(log)]
+    assert "10" not in tags and tags.count("1") == 1 and tags.count("2") == 1, tags
+    assert s.ask("resources")["map_mappings"] == 0
+    s.close()
+
+
+# -- torn reads while the daemon republishes -------------------------------------------
+
+def test_republishing_never_tears_an_answer(fresh, sandbox):
+    control = fresh.server.control
+    with open(SAMPLE, encoding="utf-8") as f:
+        sample = {u["id"]: u for u in json.load(f)["users"]}
+    people = ["u-alice", "u-bob", "u-dave"]
+    names = ["alice", "bob", "dave"]
+
+    def publish(n):
+        for uid in people:
+            u = dict(sample[uid])
+            u["displayName"] = f"gen-{n}"
+            control.add_user(u)
+        members = people if n % 2 == 0 else people[:1]
+        control.add_group({"id": "g-gens", "displayName": "gens", "posixGroupId": 2500,
+                           "posixGroupName": "gens",
+                           "members": [{"value": m} for m in members]})
+        p = fresh.cli("sync")
+        assert p.returncode == 0, show(p)
+
+    publish(0)
+    seconds = 60
+    probe = subprocess.Popen(
+        [sandbox.bin["probe"], "generations", str(seconds), "gens", *names, "--threads", "16"],
+        stdout=subprocess.PIPE, text=True, env=dict(BASE_ENV))
+    before = fresh.status()["fast_path"]["republishes"]
+    n = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and probe.poll() is None:
+        n += 1
+        publish(n)
+    out, _ = probe.communicate(timeout=120)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert probe.returncode == 0 and result["ok"], result
+    assert result["calls"] > 10_000 and result["highest_generation"] >= 2, result
+    assert fresh.status()["fast_path"]["republishes"] - before >= n // 2, n
+
+
+# -- fork and kill while images are being replaced --------------------------------------
+
+class Republisher:
+    """Keeps the daemon replacing its image (`invalidate user carol`, each a retirement
+    and a rebuild) on a thread until stopped or until the daemon is gone."""
+
+    def __init__(self, daemon):
+        import threading
+        self.daemon, self.count, self.stopped = daemon, 0, threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stopped.is_set():
+            if self.daemon.cli("invalidate", "user", "carol").returncode != 0:
+                return
+            self.count += 1
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(timeout=60)
+
+
+def test_fork_while_other_threads_refresh_the_map(fresh, probe):
+    rep = Republisher(fresh)
+    try:
+        p, data = probe("fork", "alice", "--rounds", "200", "--lookups", "20",
+                        "--threads", "4", timeout=300)
+    finally:
+        rep.stop()
+    assert p.returncode == 0, show(p)
+    assert data["child_exit_codes"].count(0) == 200, data
+    assert rep.count > 0 and fresh.status()["fast_path"]["republishes"] > 1
+
+
+def test_killed_while_republishing_no_wrong_answer(fresh, session):
+    s = session()
+    assert line_of(s.passwd("alice")) == ALICE_LINE
+    rep = Republisher(fresh)
+    base = fresh.status()["fast_path"]["republishes"]
+    # Killed in the middle of the stream of republishes, not between two quiet moments.
+    wait_for("republishes under way",
+             lambda: fresh.status()["fast_path"]["republishes"] >= base + 5, timeout=30)
+    fresh.kill()
+    killed = time.monotonic()
+    rep.stop()
+    while True:
+        a = s.passwd("alice")
+        if a["status"] != "found":
+            break
+        assert line_of(a) == ALICE_LINE
+        assert time.monotonic() - killed < LEASE_S + 2, "still trusted after the lease"
+        time.sleep(0.2)

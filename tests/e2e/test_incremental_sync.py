@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 
 import pytest
@@ -285,3 +286,66 @@ def test_shadow_change_arrives_incrementally(fresh, getent):
     p = getent("shadow", "bob")
     # Compared without printing the hash (CONTRIBUTING: no hash in output).
     assert p.returncode == 0 and p.stdout.split(":")[1] == new_hash, "bob's hash not updated"
+
+
+def restart(daemon):
+    """Stops the daemon and starts it again with its settings as they are now; the
+    fixture's request log starts empty at the restart."""
+    assert daemon.stop() == 0
+    daemon.server.control.reset_counters()
+    daemon.start()
+
+
+def test_restart_with_a_usable_cache_resumes_incremental_syncs(fresh, getent):
+    """Issue 12 (fleet): the sync baseline is kept in the cache file, so a restarted
+    daemon goes on with incremental syncs; with a usable cache it serves at once and
+    does not ask the server at start (its first sync comes after a delay spread over
+    sync-interval: a fleet rebooted together does not stampede). Any doubt about the
+    cache (other settings, a garbled baseline) means a complete copy at start."""
+    server, control = fresh.server, fresh.server.control
+    assert fresh.status()["sync"]["last_kind"] == "full"
+    control.add_user(FRANK)  # on the server only
+
+    restart(fresh)
+    # Ready, serving the cache, and nothing asked of the server.
+    assert getent("passwd", "alice").stdout == ALICE_LINE + "\n"
+    assert list_requests(server) == [], list_requests(server)
+    log = fresh.log_path.read_text(errors="replace")
+    assert "cache usable as it is: served now, first sync (incremental)" in log, log[-2000:]
+    assert "first sync in " in log
+    # The next sync builds on the cached copy. The sample directory has a group the
+    # daemon refuses (g-nogid): its id is listed by the server and is not in the copy,
+    # so the restarted daemon must know why (the refused ids are kept with the copy),
+    # or the sync would be in doubt and copy everything.
+    p = sync(fresh)
+    assert "\nincremental sync, " in p.stdout, show(p)
+    assert "users added: frank" in p.stdout, show(p)
+    assert not [r for r in list_requests(server) if r[1] == "full"], list_requests(server)
+    assert getent("passwd", "frank").stdout == FRANK_LINE + "\n"
+
+    # A setting that shapes entries changed: the cache is not built on; a complete copy
+    # at start, before READY=1.
+    fresh.settings["default-shell"] = "/bin/sh"
+    restart(fresh)
+    assert kinds(server) >= {("Users", "full"), ("Groups", "full")}, list_requests(server)
+    st = fresh.status()
+    assert st["sync"]["last_kind"] == "full", st["sync"]
+    assert st["sync"]["last_full_reason"] == "no complete copy yet", st["sync"]
+    assert getent("passwd", "frank").stdout == FRANK_LINE.replace("/bin/bash", "/bin/sh") + "\n"
+
+    # Same settings again: usable.
+    restart(fresh)
+    assert list_requests(server) == [], list_requests(server)
+
+    # A garbled baseline: a complete copy at start.
+    assert fresh.stop() == 0
+    db = sqlite3.connect(fresh.workdir / "cache.db")
+    with db:
+        n = db.execute("UPDATE meta SET value = 'v1 garbage' WHERE key = 'sync_baseline'")
+        assert n.rowcount == 1, "no sync baseline in the cache file"
+    db.close()
+    control.reset_counters()
+    fresh.start()
+    assert kinds(server) >= {("Users", "full"), ("Groups", "full")}, list_requests(server)
+    log = fresh.log_path.read_text(errors="replace")
+    assert "the sync baseline in the cache is unreadable: complete copy at start" in log

@@ -67,6 +67,12 @@ def test_restart_with_server_down_serves_everything_cached(fresh, getent, probe,
     assert fresh.stop() == 0
     fresh.start()  # returns once READY=1 arrived, although the server is down
 
+    # With a usable cache the daemon no longer syncs at start (design.md §8: a fleet
+    # rebooted together would ask the server all at once); it serves the cache and syncs
+    # after a delay spread over sync-interval. Asking for a sync shows the daemon's own
+    # view of the server, which this test is about.
+    p = run([fresh.binary, "sync"])
+    assert p.returncode != 0, show(p)
     st = fresh.status()
     assert st["server"]["reachable"] is False, st
     assert st["cached"]["users"] == len(SAMPLE_USERS), st

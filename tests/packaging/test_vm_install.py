@@ -51,7 +51,7 @@ GROUPS = {
                   "no_config_socket_closed", "no_config_root_resolves", "no_config_fallthrough"],
     "service": ["start", "active", "socket_active", "socket_passed", "socket_held_by_systemd",
                 "getent_alice", "getent_s_workbench", "id_alice",
-                "status_cli", "no_new_privs", "empty_capability_bounding_set",
+                "status_cli", "fast_path_published", "sandboxed_service_getent", "no_new_privs", "empty_capability_bounding_set",
                 "seccomp_filter", "security_analyzed", "unit_verifies"],
     "unprivileged": ["daemon_not_root", "daemon_user", "cache_owner", "socket_dir_root",
                      "tokens_from_credentials", "getent_group", "shadow_to_root", "pam_root",

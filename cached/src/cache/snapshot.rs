@@ -599,6 +599,17 @@ impl Snapshot {
         self.uid_of_any(name)
     }
 
+    /// The uid of the user with SCIM id `scim_id` (what a change replacing it by SCIM id
+    /// affects).
+    pub fn uid_with_scim_id(&self, scim_id: &str) -> Option<u32> {
+        self.uid_of_scim_id(scim_id)
+    }
+
+    /// The gid of the group with SCIM id `scim_id`.
+    pub fn gid_with_scim_id(&self, scim_id: &str) -> Option<u32> {
+        self.gid_of_scim_id(scim_id)
+    }
+
     /// Whether a user has `uid`.
     pub fn has_uid(&self, uid: u32) -> bool {
         self.users.contains_key(&uid)

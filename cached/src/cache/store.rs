@@ -92,7 +92,20 @@ pub struct Snapshot {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The sync baseline the next write records with the copy (see
+    /// [`Store::stage_baseline`]); taken by that write whether it commits or not.
+    staged_baseline: Option<String>,
+    /// The refused entries' ids the next write records (see [`Store::stage_refused`]).
+    staged_refused: Option<String>,
 }
+
+/// The `meta` key of the ids of the entries refused in the copy (JSON: `[["user"|"group",
+/// SCIM id], …]`): an incremental sync after a restart must know them, or every id it
+/// lists that the copy lacks because it was refused would put the sync in doubt.
+const REFUSED_KEY: &str = "refused_ids";
+
+/// The `meta` key of the sync baseline (`schedule::sync_plan::Baseline`, as text).
+const BASELINE_KEY: &str = "sync_baseline";
 
 impl Store {
     /// Opens (creating or rebuilding as needed) the cache at `path`.
@@ -178,6 +191,8 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            staged_baseline: None,
+            staged_refused: None,
         })
     }
 
@@ -187,6 +202,41 @@ impl Store {
             op,
             source,
         }
+    }
+
+    /// The sync baseline (as text) the next [`Store::replace_all`] or
+    /// [`Store::apply_change`] records in the transaction that writes the copy, so that
+    /// the file never holds a copy with another copy's baseline.
+    pub fn stage_baseline(&mut self, text: Option<String>) {
+        self.staged_baseline = text;
+    }
+
+    /// The ids of the refused entries (as text) the next write records with the copy.
+    pub fn stage_refused(&mut self, text: Option<String>) {
+        self.staged_refused = text;
+    }
+
+    /// The refused entries' ids written with the copy in the file, if any (text).
+    pub fn refused_ids(&self) -> Option<String> {
+        self.conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![REFUSED_KEY],
+                |r| r.get(0),
+            )
+            .ok()
+    }
+
+    /// The sync baseline written with the copy in the file, if any (text: the caller
+    /// decodes it and treats anything garbled as none).
+    pub fn baseline(&self) -> Option<String> {
+        self.conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![BASELINE_KEY],
+                |r| r.get(0),
+            )
+            .ok()
     }
 
     /// Reads the whole cache.
@@ -280,6 +330,9 @@ impl Store {
         replace_shadow: bool,
         synced_at: SystemTime,
     ) -> Result<(), StoreError> {
+        // Taken first: a write that fails must not leave it for another copy.
+        let baseline = self.staged_baseline.take();
+        let refused = self.staged_refused.take();
         let path = self.path.clone();
         let sql = |op: &'static str| {
             let path = path.clone();
@@ -330,7 +383,8 @@ impl Store {
                 .map_err(sql("prune shadow"))?;
             }
         }
-        record_synced_at(&tx, synced_at).map_err(sql("write sync time"))?;
+        record_synced_at(&tx, synced_at, baseline.as_deref(), refused.as_deref())
+            .map_err(sql("write sync time"))?;
         tx.commit().map_err(sql("commit"))?;
         Ok(())
     }
@@ -431,8 +485,15 @@ fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
 mod delta;
 
 /// Records in `meta` when the copy in the file was last brought up to date (a complete
-/// copy or an incremental sync), in the transaction that wrote it.
-fn record_synced_at(tx: &rusqlite::Transaction<'_>, synced_at: SystemTime) -> rusqlite::Result<()> {
+/// copy or an incremental sync), and the sync baseline that goes with it (or none: a
+/// write without one leaves no older baseline behind to be built on), in the
+/// transaction that wrote it.
+fn record_synced_at(
+    tx: &rusqlite::Transaction<'_>,
+    synced_at: SystemTime,
+    baseline: Option<&str>,
+    refused: Option<&str>,
+) -> rusqlite::Result<()> {
     let secs = synced_at
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -440,8 +501,17 @@ fn record_synced_at(tx: &rusqlite::Transaction<'_>, synced_at: SystemTime) -> ru
     tx.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('synced_at', ?1)",
         params![secs.to_string()],
-    )
-    .map(|_| ())
+    )?;
+    for (key, value) in [(BASELINE_KEY, baseline), (REFUSED_KEY, refused)] {
+        match value {
+            Some(v) => tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, v],
+            )?,
+            None => tx.execute("DELETE FROM meta WHERE key = ?1", params![key])?,
+        };
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -505,6 +575,32 @@ mod tests {
         assert_eq!(snap.synced_at, Some(t));
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, CACHE_FILE_MODE);
+    }
+
+    #[test]
+    fn baseline_is_written_with_the_copy_and_only_with_it() {
+        let path = temp_path("baseline");
+        let (mut store, _) = Store::open(&path).unwrap();
+        assert_eq!(store.baseline(), None);
+        store.stage_baseline(Some("v1 1 2 0000000000000003".into()));
+        store
+            .replace_all(&sample(), true, SystemTime::now())
+            .unwrap();
+        store.close().unwrap();
+        let (mut store, _) = Store::open(&path).unwrap();
+        assert_eq!(store.baseline().as_deref(), Some("v1 1 2 0000000000000003"));
+        // Taken by the write: the next write without one removes it, so no copy is
+        // ever found with another copy's baseline.
+        store
+            .replace_all(&sample(), true, SystemTime::now())
+            .unwrap();
+        assert_eq!(store.baseline(), None);
+        // The incremental path records it the same way.
+        store.stage_baseline(Some("v1 1 5 0000000000000003".into()));
+        store
+            .apply_change(&Default::default(), SystemTime::now())
+            .unwrap();
+        assert_eq!(store.baseline().as_deref(), Some("v1 1 5 0000000000000003"));
     }
 
     #[test]

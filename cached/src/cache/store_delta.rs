@@ -19,6 +19,9 @@ impl Store {
         change: &Change,
         synced_at: SystemTime,
     ) -> Result<(), StoreError> {
+        // Taken first: a write that fails must not leave it for another copy.
+        let baseline = self.staged_baseline.take();
+        let refused = self.staged_refused.take();
         let path = self.path.clone();
         let sql = |op: &'static str| {
             let path = path.clone();
@@ -92,7 +95,8 @@ impl Store {
                 Edit::SameAccounts(_) => {}
             }
         }
-        super::record_synced_at(&tx, synced_at).map_err(sql("write sync time"))?;
+        super::record_synced_at(&tx, synced_at, baseline.as_deref(), refused.as_deref())
+            .map_err(sql("write sync time"))?;
         tx.commit().map_err(sql("commit"))?;
         Ok(())
     }

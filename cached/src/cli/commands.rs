@@ -314,11 +314,36 @@ pub fn render_status(doc: &Value) -> String {
         &mut out,
         "lookups",
         format!(
-            "{} (hit ratio {:.3})",
+            "{} through the socket (hit ratio {:.3}); lookups answered from the \
+             in-process map are not counted",
             text(s(doc, &["lookups"])),
             s(doc, &["hit_ratio"]).as_f64().unwrap_or(0.0)
         ),
     );
+    let fp = s(doc, &["fast_path"]);
+    let map = if s(fp, &["generation"]).is_null() {
+        let why = s(fp, &["last_error"]);
+        if why.is_null() {
+            "no image right now (being built)".to_string()
+        } else {
+            format!("off: {}", text(why))
+        }
+    } else {
+        format!(
+            "generation {}, {} users, {} groups, {} bytes, {} s old; handed out {} times \
+             ({} requests), {} republished, {} retired",
+            text(s(fp, &["generation"])),
+            text(s(fp, &["users"])),
+            text(s(fp, &["groups"])),
+            text(s(fp, &["size_bytes"])),
+            text(s(fp, &["age_s"])),
+            text(s(fp, &["images_handed_out"])),
+            text(s(fp, &["map_requests"])),
+            text(s(fp, &["republishes"])),
+            text(s(fp, &["retirements"])),
+        )
+    };
+    line(&mut out, "in-process map", map);
     if let Some(names) = s(doc, &["local_same_account_names"]).as_array() {
         if !names.is_empty() {
             let names: Vec<String> = names.iter().map(text).collect();

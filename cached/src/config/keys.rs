@@ -223,7 +223,7 @@ pub static KEYS: &[KeySpec] = &[
         name: SYNC_INTERVAL,
         default: DefaultValue::Value("600"),
         kind: ValueKind::Seconds { min: 1, max: MAX_SECONDS },
-        doc: "seconds between syncs of Users and Groups (with +/-10% jitter): complete copies, or incremental ones where the server supports them (see full-sync-interval)",
+        doc: "seconds between syncs of Users and Groups (with +/-10% jitter): complete copies, or incremental ones where the server supports them (see full-sync-interval); a daemon restarted with a usable cache makes its first sync after a random delay of up to this, and one holding a copy retries a failed sync at this pace after a few quick retries",
     },
     KeySpec {
         name: FULL_SYNC_INTERVAL,

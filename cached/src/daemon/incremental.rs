@@ -19,7 +19,9 @@ use crate::directory::delta::{merge_delta, Delta, Doubt, Held};
 use crate::directory::local_accounts::LocalAccounts;
 use crate::directory::mapping::{keep_shadow_fields, map_arrived_group, map_user};
 use crate::directory::model::EntryKind;
-use crate::schedule::sync_plan::{FullReason, SyncKind, SAFETY_MARGIN};
+use crate::schedule::sync_plan::{
+    baseline_after_full, counted_full_start, Baseline, FullReason, SyncKind, SAFETY_MARGIN,
+};
 use crate::scim::attributes::{GROUPS_ENDPOINT, USERS_ENDPOINT};
 use crate::scim::budget::SyncBudget;
 use crate::scim::delta::is_unsupported;
@@ -31,6 +33,36 @@ use super::{Applied, SyncError, Syncer};
 /// Past this many users, a "changed since" answer holding every user means the server
 /// ignores the filter (below it, everything may well have changed).
 const EVERYTHING_FROM: usize = 100;
+
+/// The refused entries' ids as the cache file keeps them: `[["user"|"group", id], …]`.
+pub(super) fn encode_refused<'a>(ids: impl Iterator<Item = (EntryKind, &'a str)>) -> String {
+    let list: Vec<serde_json::Value> = ids
+        .map(|(kind, id)| serde_json::json!([kind_text(kind), id]))
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+/// What [`encode_refused`] wrote, or `None` if the text is anything else.
+pub(super) fn decode_refused(text: &str) -> Option<HashSet<(EntryKind, String)>> {
+    let list: Vec<(String, String)> = serde_json::from_str(text).ok()?;
+    list.into_iter()
+        .map(|(kind, id)| {
+            let kind = match kind.as_str() {
+                "user" => EntryKind::User,
+                "group" => EntryKind::Group,
+                _ => return None,
+            };
+            Some((kind, id))
+        })
+        .collect()
+}
+
+fn kind_text(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::User => "user",
+        EntryKind::Group => "group",
+    }
+}
 
 /// Why an incremental sync was not applied.
 enum NotApplied {
@@ -48,6 +80,22 @@ impl Syncer {
     pub(super) fn planned_fetch_and_apply(&mut self) -> Result<Applied, SyncError> {
         let config = self.shared.config();
         let started = SystemTime::now();
+        // Before the local files are read for the merge: if they change in between, the
+        // baseline is the older one's and a restart makes a complete copy (the safe way).
+        let fingerprint = super::fingerprint(&config);
+        let result = self.planned_sync(&config, started, fingerprint);
+        // Whatever happened, no baseline waits for a later write.
+        self.store.stage_baseline(None);
+        self.store.stage_refused(None);
+        result
+    }
+
+    fn planned_sync(
+        &mut self,
+        config: &crate::config::Config,
+        started: SystemTime,
+        fingerprint: Option<crate::schedule::sync_plan::Fingerprint>,
+    ) -> Result<Applied, SyncError> {
         let deadline = match self.deadline_cap {
             Some(cap) => config.sync_deadline.min(cap),
             None => config.sync_deadline,
@@ -55,41 +103,62 @@ impl Syncer {
         let mut budget = SyncBudget::new(config.sync_max_bytes, deadline);
         let reason = match self.plan.decide(started, config.full_sync_interval) {
             SyncKind::Full(reason) => reason,
-            SyncKind::Incremental { since } => match self.incremental(since, &mut budget) {
-                Ok(applied) => {
-                    self.everything_streak = 0;
-                    self.plan.incremental_applied(started);
-                    self.publish_plan();
-                    return Ok(applied);
-                }
-                Err(NotApplied::Unsupported(why)) => {
-                    log::warn!(
-                        "incremental sync not supported by the server: {why}; making \
-                         complete copies until restart or SIGHUP"
-                    );
-                    self.plan.mark_unsupported(why.clone());
-                    FullReason::Unsupported(why)
-                }
-                Err(NotApplied::Doubt(why)) => {
-                    log::info!("incremental sync in doubt ({why}): making a complete copy");
-                    FullReason::Doubt(why)
-                }
-                Err(NotApplied::Failed(e)) => {
-                    if let SyncError::Scim {
-                        source:
-                            ScimError::OverBudget { .. }
-                            | ScimError::PastDeadline { .. }
-                            | ScimError::TooLarge { .. },
-                        ..
-                    } = &e
-                    {
-                        self.plan.doubt(e.to_string());
+            SyncKind::Incremental { since } => {
+                // Written with the change it goes with: the complete copy it builds on,
+                // changes up to this sync's start.
+                let baseline = fingerprint.and_then(|fp| {
+                    Some(Baseline {
+                        last_full_start: self.plan.last_full_start()?,
+                        last_applied_start: started,
+                        fingerprint: fp,
+                    })
+                });
+                self.store.stage_baseline(baseline.map(|b| b.encode()));
+                match self.incremental(since, &mut budget) {
+                    Ok(applied) => {
+                        self.everything_streak = 0;
+                        self.plan.incremental_applied(started);
+                        self.publish_plan();
+                        return Ok(applied);
                     }
-                    self.publish_plan();
-                    return Err(e);
+                    Err(NotApplied::Unsupported(why)) => {
+                        log::warn!(
+                            "incremental sync not supported by the server: {why}; making \
+                         complete copies until restart or SIGHUP"
+                        );
+                        self.plan.mark_unsupported(why.clone());
+                        FullReason::Unsupported(why)
+                    }
+                    Err(NotApplied::Doubt(why)) => {
+                        log::info!("incremental sync in doubt ({why}): making a complete copy");
+                        FullReason::Doubt(why)
+                    }
+                    Err(NotApplied::Failed(e)) => {
+                        if let SyncError::Scim {
+                            source:
+                                ScimError::OverBudget { .. }
+                                | ScimError::PastDeadline { .. }
+                                | ScimError::TooLarge { .. },
+                            ..
+                        } = &e
+                        {
+                            self.plan.doubt(e.to_string());
+                        }
+                        self.publish_plan();
+                        return Err(e);
+                    }
                 }
-            },
+            }
         };
+        let counted = counted_full_start(
+            started,
+            &reason,
+            &mut self.jitter,
+            config.full_sync_interval,
+        );
+        self.store.stage_baseline(
+            fingerprint.map(|fp| baseline_after_full(started, counted, fp).encode()),
+        );
         // What the incremental attempt read counts against this sync's budget too.
         self.pending_budget = Some(budget);
         let result = self.fetch_and_apply();
@@ -99,7 +168,7 @@ impl Syncer {
             applied
         });
         match &result {
-            Ok(_) => self.plan.full_applied(started),
+            Ok(_) => self.plan.full_applied_as(started, counted),
             Err(SyncError::Scim { source, .. })
                 if matches!(
                     source,
@@ -248,7 +317,7 @@ impl Syncer {
             // A complete copy decides, with its protection against emptying the cache.
             return Err(NotApplied::Doubt("the server lists no users".into()));
         }
-        let held_refused: HashSet<(EntryKind, String)> = self
+        let mut held_refused: HashSet<(EntryKind, String)> = self
             .shared
             .health()
             .refused_detail
@@ -262,6 +331,9 @@ impl Syncer {
                 (kind, id.clone())
             })
             .collect();
+        // Refused before a restart, as the cache file recorded them.
+        held_refused.extend(self.restored_refused.iter().cloned());
+        let mut refused_after = held_refused.clone();
         let (changed, edits, changes) = {
             let _apply = self.shared.apply_lock();
             let computed = {
@@ -276,6 +348,13 @@ impl Syncer {
                 merge_delta(&*snap, &held, &delta, config.user_private_groups, &local)
             };
             let (change, merged) = computed.map_err(|Doubt(why)| NotApplied::Doubt(why))?;
+            // Written with the change: what a restart needs to build on it. An id kept
+            // after its entry left or was accepted costs nothing (it is only consulted
+            // for ids the copy lacks); the next complete copy writes the exact set.
+            refused_after.extend(merged.refused.iter().map(|r| (r.kind, r.scim_id.clone())));
+            self.store.stage_refused(Some(encode_refused(
+                refused_after.iter().map(|(k, id)| (*k, id.as_str())),
+            )));
             let changes = super::change_report(&self.shared.snapshot(), &change);
             // Written first: what is served is what a restart would load.
             self.store
@@ -315,5 +394,29 @@ impl Syncer {
             changes,
             report,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_ids_round_trip_and_garbage_is_none() {
+        let ids = [(EntryKind::User, "u-1"), (EntryKind::Group, "g \"x\"")];
+        let text = encode_refused(ids.iter().copied());
+        let back = decode_refused(&text).unwrap();
+        assert_eq!(back.len(), 2);
+        assert!(back.contains(&(EntryKind::Group, "g \"x\"".to_string())));
+        assert_eq!(decode_refused("[]"), Some(HashSet::new()));
+        for bad in [
+            "",
+            "{}",
+            "[[\"host\",\"x\"]]",
+            "[[\"user\"]]",
+            "[[\"user\",1]]",
+        ] {
+            assert_eq!(decode_refused(bad), None, "{bad:?}");
+        }
     }
 }

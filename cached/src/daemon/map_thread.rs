@@ -42,15 +42,20 @@ fn rebuild(od: &OnDemand) {
     let publisher = &od.shared.fastpath;
     let started = Instant::now();
     let cpu_before = thread_cpu();
-    // Read before the snapshot: a change applied after this makes the image stale, and
-    // `publish` then discards it.
-    let changes = publisher.changes();
+    // Read under the apply lock, which a change holds from serving new data to
+    // resetting the freshness table: the table then matches the data as of `changes`,
+    // and a change applied after this makes the image stale (`publish` discards it).
+    let (changes, freshness) = {
+        let _apply = od.shared.apply_lock();
+        (publisher.changes(), od.freshness().clone())
+    };
     let generation = publisher.next_generation();
     let key = random_key();
     let config = od.shared.config();
     let ttl = config.positive_ttl;
-    let freshness = od.freshness().clone();
-    let last_sync = od.shared.health().last_sync;
+    // A copy just served confirmed everything, even before the sync's bookkeeping
+    // records its time: an image built in between is not all expired.
+    let last_sync = od.shared.health().last_sync.max(freshness.reset_at());
     let now = monotonic_secs();
     let expiry = |e: Entry| match e {
         Entry::User(uid) => fresh_until(freshness.age(EntryId::User(uid), last_sync), ttl, now),
@@ -72,12 +77,15 @@ fn rebuild(od: &OnDemand) {
         }
     };
     let cpu = thread_cpu().saturating_sub(cpu_before);
-    match publisher.publish(&bytes, counts, changes, cpu) {
+    let published = publisher.publish(&bytes, counts, changes, cpu);
+    let size = bytes.len();
+    drop(bytes);
+    match published {
         Ok(true) => log::debug!(
             "fast path: generation {generation} published ({} users, {} groups, {} bytes) in {} ms",
             counts.users,
             counts.groups,
-            bytes.len(),
+            size,
             started.elapsed().as_millis()
         ),
         Ok(false) => {}

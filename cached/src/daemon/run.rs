@@ -23,12 +23,24 @@ use crate::state::Shared;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs the daemon until SIGTERM/SIGINT. Returns the process exit code.
+/// Allocations at least this large get their own mapping (see `serve`).
+const MMAP_THRESHOLD: libc::c_int = 256 * 1024;
+
 pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
     // Tokens and hashes live in this process' memory: no core dumps, no ptrace by
     // non-root users.
     // SAFETY: prctl with PR_SET_DUMPABLE and an integer argument touches no memory.
     unsafe {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+    // Every sync and every map build allocates and frees buffers of tens of MB. glibc
+    // raises its mmap threshold to the largest such buffer freed, after which they come
+    // from the heap and stay resident when freed: at 100,000 users that kept ~60 MiB of
+    // anonymous memory after the second sync (`scripts/bench --scale`). A fixed
+    // threshold keeps large buffers in their own mappings, returned when freed.
+    // SAFETY: mallopt only sets an allocator parameter; no thread runs yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }
     // Before any file is opened: fd 3 must still be what systemd passed.
     let passed = match activation::take() {
@@ -104,7 +116,7 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
     let shared = Shared::new(config);
     let od = OnDemand::new(Arc::clone(&shared));
     let mut syncer = Syncer::new(Arc::clone(&od), store, explicit_config);
-    syncer.load_cached();
+    let usable_cache = syncer.load_cached();
 
     let map_thread = match map_thread::spawn(Arc::clone(&od)) {
         Ok(t) => Some(t),
@@ -133,17 +145,27 @@ pub fn serve(explicit_config: Option<PathBuf>, foreground: bool) -> ExitCode {
         log::info!("listening on {}", socket_path.display());
     }
 
-    // One attempt before READY=1 so that a node that boots with the server up has its
-    // users by the time nss-user-lookup.target is reached. Bounded by the first-sync
-    // deadline, so READY=1 comes within systemd's start timeout however slow the server.
-    let report = syncer.first_sync();
-    // No CLI can have asked yet: the socket was not being served before this attempt.
-    syncer.finish_attempt(report, 0);
+    // Without a usable cache, one attempt before READY=1 so that a node that boots with
+    // the server up has its users by the time nss-user-lookup.target is reached. Bounded
+    // by the first-sync deadline, so READY=1 comes within systemd's start timeout however
+    // slow the server. With a usable cache (design.md §8) the node has its users
+    // already: it is ready at once and syncs after a delay spread over a whole
+    // sync-interval, so that a fleet rebooted together does not ask the server at once.
+    let first = if usable_cache {
+        let delay = syncer.first_delay_after_resume();
+        log::info!("first sync in {} s", delay.as_secs());
+        Some(delay)
+    } else {
+        let report = syncer.first_sync();
+        // No CLI can have asked yet: the socket was not being served before this attempt.
+        syncer.finish_attempt(report, 0);
+        None
+    };
     notify::notify("READY=1");
 
     let sync_thread = thread::Builder::new()
         .name("sync".into())
-        .spawn(move || syncer.run());
+        .spawn(move || syncer.run(first));
     let sync_thread = match sync_thread {
         Ok(t) => t,
         Err(e) => {

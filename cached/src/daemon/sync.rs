@@ -7,6 +7,7 @@
 //! previous copy keeps being served (design.md §6). A copy that would empty a non-empty
 //! cache is applied only when the next copy confirms it.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -28,7 +29,7 @@ use crate::directory::view::DirectoryView;
 use crate::ondemand::state::OnDemand;
 use crate::ondemand::state::UsableTokens;
 use crate::schedule::jitter::Jitter;
-use crate::schedule::sync_plan::SyncPlan;
+use crate::schedule::sync_plan::{Baseline, Fingerprint, SyncPlan};
 use crate::scim::budget::SyncBudget;
 use crate::scim::client::ScimClient;
 use crate::scim::error::ScimError;
@@ -111,6 +112,9 @@ pub struct Syncer {
     pending_budget: Option<SyncBudget>,
     /// Incremental syncs in a row that were answered with every user.
     everything_streak: u32,
+    /// The ids of the entries refused in the cached copy, as the cache file recorded
+    /// them: what a restarted daemon knows of them until its next complete copy.
+    restored_refused: HashSet<(EntryKind, String)>,
 }
 
 impl Syncer {
@@ -131,6 +135,7 @@ impl Syncer {
             plan: SyncPlan::new(),
             pending_budget: None,
             everything_streak: 0,
+            restored_refused: HashSet::new(),
         };
         s.rebuild_client(&config);
         s.publish_tokens();
@@ -163,9 +168,12 @@ impl Syncer {
         });
     }
 
-    /// Serves what the cache file holds (before the first sync).
-    pub fn load_cached(&mut self) {
-        match self.store.load() {
+    /// Serves what the cache file holds (before the first sync), and takes up the sync
+    /// baseline written with it. Returns whether the cache is usable as it is: its
+    /// baseline matches today's settings and local files, so the daemon may serve it and
+    /// sync later (design.md §8).
+    pub fn load_cached(&mut self) -> bool {
+        let loaded = match self.store.load() {
             Ok(snap) => {
                 let n = snap.directory.users.len();
                 if snap.synced_at.is_some() {
@@ -175,10 +183,64 @@ impl Syncer {
                 self.shared.serve(directory);
                 self.od.forget_answered();
                 log::info!("cache {}: {n} users loaded", self.store.path().display());
+                true
             }
-            Err(e) => log::error!("{e}; starting with an empty cache"),
-        }
+            Err(e) => {
+                log::error!("{e}; starting with an empty cache");
+                false
+            }
+        };
         self.learn_shadow_gid();
+        loaded && self.resume_plan()
+    }
+
+    /// Takes up the baseline in the cache file, if it is usable.
+    fn resume_plan(&mut self) -> bool {
+        let config = self.shared.config();
+        let saved_text = self.store.baseline();
+        let saved = saved_text.as_deref().and_then(Baseline::decode);
+        let current = match fingerprint(&config) {
+            Some(f) => f,
+            None => return false,
+        };
+        self.plan = SyncPlan::resume(saved.as_ref(), current);
+        // Without the refused ids, an incremental sync would find ids the copy lacks
+        // and know no reason why: in doubt, a complete copy.
+        let refused = self
+            .store
+            .refused_ids()
+            .and_then(|t| incremental::decode_refused(&t));
+        let refused_ok = refused.is_some();
+        if !refused_ok {
+            self.plan = SyncPlan::new();
+        }
+        self.restored_refused = refused.unwrap_or_default();
+        let usable = self.plan.resumable();
+        let why = match (&saved_text, &saved) {
+            (None, _) => "no sync baseline in the cache",
+            (Some(_), None) => "the sync baseline in the cache is unreadable",
+            (Some(_), Some(b)) if b.fingerprint != current => {
+                "settings, local accounts or the daemon changed since the cache was written"
+            }
+            _ if !refused_ok => "the refused ids in the cache are missing or unreadable",
+            _ => "the sync baseline in the cache does not add up",
+        };
+        if usable {
+            log::info!(
+                "cache usable as it is: served now, first sync ({}) after a jittered delay",
+                match self
+                    .plan
+                    .decide(SystemTime::now(), config.full_sync_interval)
+                {
+                    crate::schedule::sync_plan::SyncKind::Incremental { .. } =>
+                        "incremental".to_string(),
+                    crate::schedule::sync_plan::SyncKind::Full(r) => r.as_text(),
+                }
+            );
+        } else {
+            log::info!("{why}: complete copy at start");
+        }
+        usable
     }
 
     /// `copy` held to today's rules, configuration and local files: a copy made under
@@ -232,6 +294,12 @@ impl Syncer {
                 );
             }
         }
+    }
+
+    /// The wait before the first sync of a daemon that started with a usable cache.
+    pub fn first_delay_after_resume(&mut self) -> Duration {
+        let interval = self.shared.config().sync_interval;
+        self.jitter.first_sync_after_resume(interval)
     }
 
     /// The attempt before `READY=1`: [`Syncer::sync_once`] within
@@ -448,9 +516,14 @@ impl Syncer {
                 .filter_map(|u| served.shadow_of(&u.name))
                 .collect();
         }
+        self.store.stage_refused(Some(incremental::encode_refused(
+            dir.refused.iter().map(|r| (r.kind, r.scim_id.as_str())),
+        )));
         self.store
             .replace_all(&dir, shadow_updated, SystemTime::now())
             .map_err(SyncError::Store)?;
+        // This copy's refusals are all in `status` now.
+        self.restored_refused.clear();
         self.record_refusals(&dir);
         // What changed against what is served (read from the served snapshot: no second
         // copy of the directory is made), and the next snapshot, both built without the
@@ -569,9 +642,10 @@ impl Syncer {
         self.learn_shadow_gid();
     }
 
-    /// Runs until shutdown. The first sync has already happened.
-    pub fn run(mut self) {
-        let mut next = self.next_delay();
+    /// Runs until shutdown. The first sync has already happened, or is due after
+    /// `first` (a daemon that started with a usable cache).
+    pub fn run(mut self, first: Option<Duration>) {
+        let mut next = first.unwrap_or_else(|| self.next_delay());
         let mut due = Instant::now() + next;
         loop {
             let (sync_now, reload) = self.wait_until(due);
@@ -612,11 +686,9 @@ impl Syncer {
     fn next_delay(&mut self) -> Duration {
         let config = self.shared.config();
         let failures = self.shared.health().consecutive_failures;
-        if failures == 0 {
-            self.jitter.sync_interval(config.sync_interval)
-        } else {
-            self.jitter.backoff(failures, config.sync_interval)
-        }
+        let cached = !self.shared.snapshot().has_no_users();
+        self.jitter
+            .next_sync(failures, config.sync_interval, cached)
     }
 
     /// Sleeps until `due`, a request, or shutdown; polls token files meanwhile.
@@ -645,6 +717,39 @@ impl Syncer {
             }
         }
     }
+}
+
+/// What the cached copy was built under and must still hold for a restarted daemon to
+/// build on it: the settings that decide which entries are kept and how they are mapped,
+/// the local accounts they are checked against, the daemon's version. `None` when the
+/// local files cannot be read (then nothing is built on).
+pub(super) fn fingerprint(config: &Config) -> Option<Fingerprint> {
+    let passwd = std::fs::read(PASSWD_PATH).ok()?;
+    let group = std::fs::read(GROUP_PATH).ok()?;
+    // Debug text is enough: a format that changes with the toolchain only costs one
+    // complete copy.
+    let settings = format!(
+        "{:?}",
+        (
+            &config.server_address_text,
+            &config.admin_token_path,
+            config.min_uid,
+            config.min_gid,
+            &config.default_shell,
+            &config.home_root,
+            &config.home_must_be_under,
+            &config.reserved_names,
+            &config.local_primary_gids,
+            config.user_private_groups,
+            &config.shadow_group,
+        )
+    );
+    Some(Fingerprint::of([
+        env!("CARGO_PKG_VERSION").as_bytes(),
+        settings.as_bytes(),
+        &passwd,
+        &group,
+    ]))
 }
 
 /// Whether the server answered at all (an HTTP response, even an error, means it is

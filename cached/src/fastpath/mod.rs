@@ -5,8 +5,11 @@
 //! - [`image`]: the snapshot → image bytes (pure), with each entry's fresh-until time;
 //! - [`memfd`]: writing, sealing and mapping one image;
 //! - [`publisher`]: the current generation: handed out on request, retired the moment
-//!   served data changes (before the change's caller answers anyone), heartbeat, per-entry
-//!   freshness updates, counters for `status`.
+//!   served data is replaced (before the change's caller answers anyone), heartbeat,
+//!   per-entry freshness updates, counters for `status`;
+//! - [`revoke`]: which entries a change to the served data makes wrong: those are
+//!   revoked in place and the next image is built later, so one new user does not cost
+//!   a rebuild.
 //!
 //! What a reader may answer is decided here, once: an entry fresh by the daemon's own
 //! rule (younger than half its `positive-ttl`, when the daemon would not even refresh it
@@ -17,5 +20,6 @@ pub mod clock;
 pub mod image;
 pub mod memfd;
 pub mod publisher;
+pub mod revoke;
 
 pub use publisher::{MapStatus, Publisher};

@@ -18,6 +18,15 @@ use workbench_wire::map::{
 use super::clock::monotonic_ms;
 use super::image::{Entry, ImageCounts};
 use super::memfd::{MemfdError, SealedImage};
+use super::revoke::Revoke;
+
+/// What the daemon serves now for an entry whose freshness is renewed.
+pub struct Served<'a> {
+    /// Its record.
+    pub record: &'a [u8],
+    /// A user's `initgroups` gids (`None` for a group).
+    pub gids: Option<Vec<u32>>,
+}
 
 /// One published generation.
 pub struct Published {
@@ -47,9 +56,17 @@ const REFUSAL_REASONS: [&str; 6] = workbench_wire::map::refusal::NAMES;
 #[derive(Default)]
 struct Inner {
     current: Option<Arc<Published>>,
+    /// A new image is wanted now (there is none, or it was asked for explicitly).
     dirty: bool,
+    /// Entries of the current image were revoked: a new image is wanted, not urgently.
+    revoked: bool,
     stopped: bool,
+    last_publish: Option<std::time::Instant>,
 }
+
+/// How long revoked entries may wait for the next image (they are answered by the
+/// socket meanwhile): a stream of new users costs one rebuild per period, not one each.
+pub const REVOKED_REBUILD_DELAY: Duration = Duration::from_secs(10);
 
 /// Counters and state for `status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,6 +81,7 @@ pub struct MapStatus {
     pub handed_out: u64,
     pub republishes: u64,
     pub retirements: u64,
+    pub revocations: u64,
     pub last_build_ms: u64,
     pub refused: Vec<(&'static str, u64)>,
     pub last_error: Option<String>,
@@ -83,6 +101,7 @@ pub struct Publisher {
     handed_out: AtomicU64,
     republishes: AtomicU64,
     retirements: AtomicU64,
+    revocations: AtomicU64,
     last_build_ms: AtomicU64,
     refused: [AtomicU64; REFUSAL_REASONS.len()],
     last_error: Mutex<Option<String>>,
@@ -143,6 +162,55 @@ impl Publisher {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.to_string());
     }
 
+    /// Entries of the current image are wrong from now on: readers ask the socket for
+    /// them, and a new image is built within [`REVOKED_REBUILD_DELAY`].
+    pub fn revoke(&self, keys: &[Revoke]) {
+        // An image being built from the data before this change must not be published.
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        let mut inner = self.inner();
+        let Some(p) = inner.current.clone() else {
+            return;
+        };
+        let Some(view) = p.view() else {
+            drop(inner);
+            self.retire();
+            return;
+        };
+        let mut slots = Vec::new();
+        for key in keys {
+            match key {
+                Revoke::Uid(uid) => slots.extend(view.user_by_uid(*uid).map(|u| u.slot)),
+                Revoke::UserName(n) => {
+                    slots.extend(view.user_by_name(n.as_bytes()).map(|u| u.slot))
+                }
+                Revoke::Gid(_) | Revoke::GroupName(_) => {
+                    let hit = match key {
+                        Revoke::Gid(gid) => view.group_by_gid(*gid),
+                        Revoke::GroupName(n) => view.group_by_name(n.as_bytes()),
+                        _ => None,
+                    };
+                    let Some(g) = hit else { continue };
+                    slots.push(g.slot);
+                    // Its members' initgroups answers change with it.
+                    if let Ok(record) = workbench_wire::GroupRecord::decode(g.record) {
+                        for m in record.members {
+                            slots.extend(view.user_by_name(m).map(|u| u.slot));
+                        }
+                    }
+                }
+            }
+        }
+        for slot in slots {
+            if let Some(word) = p.image.expiry(slot, p.header.slot_count) {
+                word.store(0, Ordering::SeqCst);
+            }
+        }
+        self.revocations.fetch_add(1, Ordering::Relaxed);
+        inner.revoked = true;
+        drop(inner);
+        self.wake.notify_all();
+    }
+
     /// Waits until a new image is wanted (true, and the want is taken) or `timeout`.
     pub fn wait_for_work(&self, timeout: Duration) -> bool {
         let mut inner = self.inner();
@@ -153,9 +221,14 @@ impl Publisher {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
         }
-        let want = inner.dirty && !inner.stopped && self.is_enabled();
+        let revoked_due = inner.revoked
+            && inner
+                .last_publish
+                .is_none_or(|t| t.elapsed() >= REVOKED_REBUILD_DELAY);
+        let want = (inner.dirty || revoked_due) && !inner.stopped && self.is_enabled();
         if want {
             inner.dirty = false;
+            inner.revoked = false;
         }
         want
     }
@@ -209,7 +282,13 @@ impl Publisher {
         });
         let mut inner = self.inner();
         if inner.stopped || self.changes.load(Ordering::SeqCst) != changes_before {
-            inner.dirty = !inner.stopped;
+            // Built from data that changed meanwhile: without a current image another
+            // is wanted now; with one (its changed entries revoked) within the delay.
+            if inner.current.is_some() {
+                inner.revoked = true;
+            } else {
+                inner.dirty = !inner.stopped;
+            }
             return Ok(false);
         }
         published
@@ -217,6 +296,7 @@ impl Publisher {
             .control(CONTROL_HEARTBEAT)
             .store(monotonic_ms(), Ordering::SeqCst);
         published.set_state(STATE_LIVE);
+        inner.last_publish = Some(std::time::Instant::now());
         if let Some(old) = inner.current.replace(published) {
             old.set_state(STATE_RETIRED);
         }
@@ -237,18 +317,39 @@ impl Publisher {
     }
 
     /// Sets how long `entry` stays fresh in the current image (0: from now on, readers
-    /// ask the socket for it).
-    pub fn set_expiry(&self, entry: Entry, until: u32) {
+    /// ask the socket for it). A later time is set only when the image's entry is what
+    /// `served` says is served now (record, and a user's gids): an entry whose id was
+    /// kept by a change (a renamed user) is never made fresh again.
+    pub fn set_expiry(&self, entry: Entry, until: u32, served: Option<&Served<'_>>) {
         let inner = self.inner();
         let Some(p) = inner.current.as_ref() else {
             return;
         };
         let Some(view) = p.view() else { return };
-        let slot = match entry {
-            Entry::User(uid) => view.user_by_uid(uid).map(|u| u.slot),
-            Entry::Group(gid, _) => view.group_by_gid(gid).map(|g| g.slot),
+        let (slot, same) = match entry {
+            Entry::User(uid) => match view.user_by_uid(uid) {
+                Some(u) => (
+                    u.slot,
+                    served.is_some_and(|s| {
+                        s.record == u.record
+                            && s.gids.as_ref().is_some_and(|g| {
+                                g.iter()
+                                    .copied()
+                                    .eq(workbench_wire::map::view::gids(u.gids))
+                            })
+                    }),
+                ),
+                None => return,
+            },
+            Entry::Group(gid, _) => match view.group_by_gid(gid) {
+                Some(g) => (g.slot, served.is_some_and(|s| s.record == g.record)),
+                None => return,
+            },
         };
-        if let Some(word) = slot.and_then(|s| p.image.expiry(s, p.header.slot_count)) {
+        if until != 0 && !same {
+            return;
+        }
+        if let Some(word) = p.image.expiry(slot, p.header.slot_count) {
             word.store(until, Ordering::SeqCst);
         }
     }
@@ -289,6 +390,7 @@ impl Publisher {
             handed_out: self.handed_out.load(Ordering::Relaxed),
             republishes: self.republishes.load(Ordering::Relaxed),
             retirements: self.retirements.load(Ordering::Relaxed),
+            revocations: self.revocations.load(Ordering::Relaxed),
             last_build_ms: self.last_build_ms.load(Ordering::Relaxed),
             refused: REFUSAL_REASONS
                 .iter()
@@ -302,5 +404,140 @@ impl Publisher {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workbench_wire::map::Builder;
+
+    fn image(generation: u64) -> Vec<u8> {
+        Builder::new().finish(generation, [1, 2], 0).unwrap()
+    }
+
+    #[test]
+    fn publishes_hands_out_and_retires() {
+        let p = Publisher::new();
+        assert!(p.offer(0).is_none());
+        let changes = p.changes();
+        assert!(p
+            .publish(&image(5), ImageCounts::default(), changes, Duration::ZERO)
+            .unwrap());
+        let offered = p.offer(0).expect("an image");
+        assert_eq!(offered.header.generation, 5);
+        assert_eq!(
+            offered.image.control(CONTROL_STATE).load(Ordering::SeqCst),
+            STATE_LIVE
+        );
+        p.retire();
+        // Retired in the mapping every process holds, before anyone is answered.
+        assert_eq!(
+            offered.image.control(CONTROL_STATE).load(Ordering::SeqCst),
+            STATE_RETIRED
+        );
+        assert!(p.offer(0).is_none());
+        let st = p.status();
+        assert_eq!((st.requests, st.handed_out, st.retirements), (3, 1, 1));
+    }
+
+    #[test]
+    fn an_image_older_than_the_last_change_is_not_published() {
+        let p = Publisher::new();
+        let before = p.changes();
+        p.retire();
+        assert!(!p
+            .publish(&image(1), ImageCounts::default(), before, Duration::ZERO)
+            .unwrap());
+        assert!(p.offer(0).is_none());
+        // ... and another build is wanted.
+        assert!(p.wait_for_work(Duration::ZERO));
+    }
+
+    #[test]
+    fn refusals_reported_by_modules_are_counted_by_name() {
+        let p = Publisher::new();
+        p.offer(workbench_wire::map::refusal::NOT_SEALED);
+        p.offer(workbench_wire::map::refusal::NOT_SEALED);
+        p.offer(200);
+        let refused: std::collections::HashMap<_, _> = p.status().refused.into_iter().collect();
+        assert_eq!(refused["not_sealed"], 2);
+        assert_eq!(refused.values().sum::<u64>(), 2);
+    }
+
+    #[test]
+    fn revoking_a_group_revokes_it_and_its_members_only() {
+        use workbench_wire::codec::Writer;
+        use workbench_wire::{GroupRecord, PasswdRecord};
+        let mut b = Builder::new();
+        for (name, uid) in [("ann", 1001), ("bob", 1002), ("cid", 1003)] {
+            let mut w = Writer::new();
+            PasswdRecord {
+                name: name.as_bytes(),
+                passwd: b"x",
+                uid,
+                gid: uid,
+                gecos: b"",
+                dir: b"/h",
+                shell: b"/bin/sh",
+            }
+            .encode(&mut w);
+            b.add_user(&w.buf, &[uid], u32::MAX).unwrap();
+        }
+        let mut w = Writer::new();
+        GroupRecord {
+            name: b"devs",
+            passwd: b"x",
+            gid: 2001,
+            members: vec![&b"ann"[..], &b"bob"[..]],
+        }
+        .encode(&mut w);
+        b.add_group(&w.buf, u32::MAX).unwrap();
+        let image = b.finish(3, [5, 6], 0).unwrap();
+        let p = Publisher::new();
+        assert!(p
+            .publish(&image, ImageCounts::default(), p.changes(), Duration::ZERO)
+            .unwrap());
+        let before = p.changes();
+        p.revoke(&[Revoke::GroupName("devs".into())]);
+        assert_ne!(
+            p.changes(),
+            before,
+            "a build in progress must not be published"
+        );
+        let cur = p.offer(0).unwrap();
+        let view = cur.view().unwrap();
+        let expiry = |slot| {
+            cur.image
+                .expiry(slot, cur.header.slot_count)
+                .unwrap()
+                .load(Ordering::SeqCst)
+        };
+        for (name, revoked) in [("ann", true), ("bob", true), ("cid", false)] {
+            let slot = view.user_by_name(name.as_bytes()).unwrap().slot;
+            assert_eq!(expiry(slot) == 0, revoked, "{name}");
+        }
+        assert_eq!(expiry(view.group_by_gid(2001).unwrap().slot), 0);
+        // Still live: only those entries go to the socket.
+        assert_eq!(
+            cur.image.control(CONTROL_STATE).load(Ordering::SeqCst),
+            STATE_LIVE
+        );
+        assert_eq!(p.status().revocations, 1);
+    }
+
+    #[test]
+    fn a_stopped_publisher_publishes_nothing() {
+        let p = Publisher::new();
+        p.stop();
+        assert!(!p
+            .publish(
+                &image(1),
+                ImageCounts::default(),
+                p.changes(),
+                Duration::ZERO
+            )
+            .unwrap());
+        assert!(!p.wait_for_work(Duration::ZERO));
     }
 }

@@ -17,6 +17,9 @@ pub enum EntryId {
 #[derive(Debug, Default, Clone)]
 pub struct Freshness {
     confirmed: HashMap<EntryId, SystemTime>,
+    /// When the last complete copy was served (everything confirmed at once): the
+    /// sync records its time in `health` only once the whole attempt is over.
+    reset_at: Option<SystemTime>,
 }
 
 /// What to do with a cached entry.
@@ -31,6 +34,12 @@ impl Freshness {
     /// A full copy confirmed everything at once.
     pub fn reset(&mut self) {
         self.confirmed.clear();
+        self.reset_at = Some(SystemTime::now());
+    }
+
+    /// When [`Freshness::reset`] last ran.
+    pub fn reset_at(&self) -> Option<SystemTime> {
+        self.reset_at
     }
 
     pub fn confirm(&mut self, id: EntryId, at: SystemTime) {

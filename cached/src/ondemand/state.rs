@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::fastpath::clock::monotonic_secs;
 use crate::fastpath::image::{fresh_until, Entry};
+use crate::fastpath::publisher::Served;
 use crate::state::Shared;
 
 use super::fetch::FetchResult;
@@ -72,6 +73,12 @@ impl OnDemand {
     }
     /// Records that the server confirmed `id` at `at`: for the socket path's policy and
     /// for the map, whose entry stays fresh exactly as long as the policy says.
+    ///
+    /// A map entry is renewed only if it still says what is served: a refetch that
+    /// renamed a user keeps its uid, and the image's old entry under that uid must not
+    /// be made fresh again. The served copy stays read-locked until the entry is
+    /// written, so no change can come in between (a change revokes under the write
+    /// lock).
     pub fn confirm(&self, id: EntryId, at: SystemTime) {
         self.freshness().confirm(id, at);
         let age = SystemTime::now()
@@ -79,7 +86,26 @@ impl OnDemand {
             .unwrap_or(Duration::ZERO);
         let ttl = self.shared.config().positive_ttl;
         let until = fresh_until(age, ttl, monotonic_secs());
-        self.shared.fastpath.set_expiry(map_entry(id), until);
+        let snap = self.shared.snapshot();
+        let served = match id {
+            EntryId::User(uid) => snap.passwd_record_by_uid(uid).map(|record| {
+                let gids = workbench_wire::PasswdRecord::decode(record)
+                    .ok()
+                    .and_then(|p| {
+                        std::str::from_utf8(p.name)
+                            .ok()
+                            .and_then(|n| snap.memberships(n))
+                    });
+                Served { record, gids }
+            }),
+            EntryId::Group(gid) => snap
+                .group_record_by_gid(gid)
+                .map(|record| Served { record, gids: None }),
+        };
+        self.shared
+            .fastpath
+            .set_expiry(map_entry(id), until, served.as_ref());
+        drop(snap);
     }
     pub fn client(&self) -> Option<Arc<ScimClient>> {
         self.client

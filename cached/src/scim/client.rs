@@ -113,7 +113,8 @@ impl ScimClient {
         endpoint: &str,
         budget: &mut SyncBudget,
     ) -> Result<std::collections::HashSet<String>, ScimError> {
-        super::delta::list_ids(&self.transport, token, endpoint, self.page_size, budget)
+        let count = super::delta::id_page_size(self.page_size);
+        super::delta::list_ids(&self.transport, token, endpoint, count, budget)
     }
 
     /// The users matching `filter` exactly (usually zero or one). An empty vector means

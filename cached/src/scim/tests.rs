@@ -127,6 +127,37 @@ fn paging_follows_short_pages_and_sends_the_token() {
 }
 
 #[test]
+fn id_listings_ask_for_large_pages_and_follow_a_server_capping_them() {
+    use crate::scim::delta::ID_PAGE_SIZE;
+    // A server capping pages at 4,000 (below what is asked) over 10,001 users.
+    let server = TestServer::tcp(|req| {
+        let start = req.query_u64("startIndex").unwrap_or(1).max(1);
+        let count = req.query_u64("count").unwrap().min(4_000);
+        let end = (start + count).min(10_001 + 1);
+        let page = (start..end).map(|n| json!({"id": n.to_string()})).collect();
+        json_reply(200, &list(10_001, start, page))
+    });
+    let mut budget = SyncBudget::unlimited();
+    let ids = tcp_client(&server, 500)
+        .list_ids(&token(), "Users", &mut budget)
+        .unwrap();
+    assert_eq!(ids.len(), 10_001);
+    let requests = server.requests();
+    let starts: Vec<u64> = requests
+        .iter()
+        .map(|r| r.query_u64("startIndex").unwrap())
+        .collect();
+    // Three requests where page-size pages would have made 21.
+    assert_eq!(starts, [1, 4_001, 8_001]);
+    for r in &requests {
+        assert_eq!(r.query_u64("count"), Some(u64::from(ID_PAGE_SIZE)), "{r:?}");
+        assert_eq!(r.query("attributes").as_deref(), Some("id"), "{r:?}");
+    }
+    // A page-size above it is kept.
+    assert_eq!(crate::scim::delta::id_page_size(20_000), 20_000);
+}
+
+#[test]
 fn empty_directory_and_groups_endpoint() {
     let server = TestServer::tcp(|_| json_reply(200, &json!({"totalResults": 0})));
     let groups = tcp_client(&server, 500).fetch_all_groups(&token()).unwrap();

@@ -136,6 +136,7 @@ fn fast_path_status(m: &crate::fastpath::MapStatus) -> Value {
         "images_handed_out": m.handed_out,
         "republishes": m.republishes,
         "retirements": m.retirements,
+        "revocations": m.revocations,
         "last_build_cpu_ms": m.last_build_ms,
         "refused_by_modules": Value::Object(refused),
         "last_error": m.last_error,

@@ -217,8 +217,15 @@ impl Shared {
     /// comes between.
     pub fn apply_change(&self, change: &Change) {
         let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
+        // Worked out on the data before the change, and revoked before the lock is
+        // released: no lookup is answered from the new data while a process's map can
+        // still answer the old.
+        let affected = crate::fastpath::revoke::affected(&served, change);
         served.apply(change);
-        self.fastpath.retire();
+        match affected {
+            Some(keys) => self.fastpath.revoke(&keys),
+            None => self.fastpath.retire(),
+        }
     }
 
     pub fn health(&self) -> std::sync::MutexGuard<'_, Health> {

@@ -64,7 +64,9 @@ fn refresh(now_ms: u64) -> Result<(), Failure> {
             }
         }
         Err(NoImage::NotNow) => NEXT_TRY_MS.store(now_ms + RETRY_NOT_NOW_MS, Ordering::Relaxed),
-        Err(NoImage::Refused(_)) => NEXT_TRY_MS.store(now_ms + RETRY_REFUSED_MS, Ordering::Relaxed),
+        Err(NoImage::Refused(_) | NoImage::Unsupported) => {
+            NEXT_TRY_MS.store(now_ms + RETRY_REFUSED_MS, Ordering::Relaxed)
+        }
         Err(NoImage::Socket(e)) => {
             NEXT_TRY_MS.store(now_ms + RETRY_NOT_NOW_MS, Ordering::Relaxed);
             return Err(Failure::from_client(&e));
@@ -80,6 +82,17 @@ pub fn keyed<D: Database>(
     entry: &mut D::Entry,
     arena: &mut Arena,
 ) -> Option<Result<(), Failure>> {
+    // Only passwd and group: a shadow lookup must not even make this process ask for an
+    // image (it goes on a fresh connection of its own).
+    if !matches!(
+        request,
+        Request::PasswdByName(_)
+            | Request::PasswdByUid(_)
+            | Request::GroupByName(_)
+            | Request::GroupByGid(_)
+    ) {
+        return None;
+    }
     let now_ms = monotonic_ms()?;
     let reading = match live(now_ms) {
         Ok(r) => r?,
@@ -131,6 +144,12 @@ pub fn initgroups(user: &[u8]) -> Option<Result<Vec<u32>, Failure>> {
 /// the last key and whether the listing is complete. Enumeration lists everything the
 /// live image holds, as the socket's listing lists everything the daemon serves.
 pub fn list_page(request: &Request, max: usize) -> Option<(Vec<Vec<u8>>, Option<u32>, bool)> {
+    if !matches!(
+        request,
+        Request::PasswdList { .. } | Request::GroupList { .. }
+    ) {
+        return None;
+    }
     let now_ms = monotonic_ms()?;
     // A socket that cannot be used fails the socket's page request the same way.
     let reading = live(now_ms).ok()??;

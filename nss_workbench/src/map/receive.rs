@@ -22,6 +22,9 @@ pub enum NoImage {
     NotNow,
     /// What it sent was refused (a `refusal` code); reported on the next request.
     Refused(u8),
+    /// The daemon does not know the request (an older daemon during an upgrade closes
+    /// the connection): not asked again for a while.
+    Unsupported,
     /// The socket itself cannot be used (nobody listens, or not a daemon we trust): a
     /// lookup on it would fail the same way, so the caller answers with this at once.
     Socket(ClientError),
@@ -36,6 +39,7 @@ pub fn fetch(deadline: &Deadline) -> Result<Mapping, NoImage> {
     let frame = Request::MapImage { refused }.to_frame();
     let got = client::call_for_map(&frame, deadline).map_err(|e| match e {
         ClientError::NotRunning | ClientError::UntrustedPeer => NoImage::Socket(e),
+        ClientError::Closed | ClientError::Protocol(_) => NoImage::Unsupported,
         _ => NoImage::NotNow,
     })?;
     let Some((reply, fd)) = got else {

@@ -1,6 +1,9 @@
 //! `fork NAME`: look NAME up, fork, and look it up again in child and parent at the same
 //! time. A module that reuses a connection inherited over fork() gets answers crossed
 //! between the two processes; this catches it as a wrong uid/name or an error.
+//! With `--threads T`, T threads keep looking NAME up while the main thread forks, so
+//! that forks land in the middle of other threads' lookups and map refreshes; a child
+//! that hangs is ended by an alarm and reported as killed by a signal.
 
 use std::ffi::CString;
 
@@ -9,7 +12,7 @@ use crate::entry::Passwd;
 use crate::nss::{self, Answer, Buffer};
 use crate::report::Report;
 
-pub const USAGE: &str = "fork NAME [--rounds N] [--lookups N]";
+pub const USAGE: &str = "fork NAME [--rounds N] [--lookups N] [--threads T]";
 
 /// Child exit codes.
 const CHILD_OK: i32 = 0;
@@ -17,12 +20,13 @@ const CHILD_WRONG: i32 = 1;
 const CHILD_ERROR: i32 = 2;
 
 pub fn run(raw: &[String]) -> Result<Report, String> {
-    let a = args::parse(raw, &["rounds", "lookups"], &[])?;
+    let a = args::parse(raw, &["rounds", "lookups", "threads"], &[])?;
     let [name] = a.pos.as_slice() else {
         return Err("fork takes one user name".to_owned());
     };
     let rounds: usize = a.value("rounds", 3)?;
     let lookups: usize = a.value("lookups", 50)?;
+    let threads: usize = a.value("threads", 0)?;
     let cname = CString::new(name.as_str()).map_err(|_| "NUL byte in name".to_owned())?;
     let mut r = Report::new();
     r.set("name", name.as_str());
@@ -41,22 +45,61 @@ pub fn run(raw: &[String]) -> Result<Report, String> {
         }
     };
     r.set("uid", reference.uid);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let thread_failures = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (stop, failures, cname, reference) = (&stop, &thread_failures, &cname, &reference);
+            scope.spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if lookups_agree(cname, reference, 20) != CHILD_OK {
+                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        forks(&mut r, &cname, &reference, rounds, lookups, threads > 0);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let failed = thread_failures.load(std::sync::atomic::Ordering::Relaxed);
+    r.set("threads", threads);
+    r.set("thread_failures", failed);
+    if failed > 0 {
+        r.fail(format!("{failed} background lookup round(s) failed"));
+    }
+    Ok(r)
+}
+
+fn forks(
+    r: &mut Report,
+    cname: &CString,
+    reference: &Passwd,
+    rounds: usize,
+    lookups: usize,
+    threaded: bool,
+) {
     let mut parent_failures = 0;
     let mut child_codes = Vec::new();
     for _ in 0..rounds {
-        // SAFETY: the probe is single-threaded here, so the child may go on calling libc
-        // as an ordinary C program would.
+        // SAFETY: without --threads the probe is single-threaded here, so the child may go
+        // on calling libc as an ordinary C program would; with threads, glibc's own fork
+        // handlers make malloc and NSS usable in the child, which is what this checks.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             r.fail(format!("fork failed: errno {}", crate::errno::get()));
             break;
         }
         if pid == 0 {
-            let code = lookups_agree(&cname, &reference, lookups);
+            if threaded {
+                // SAFETY: alarm has no preconditions; SIGALRM's default action ends a
+                // child that hangs (a lock held by a thread that does not exist here).
+                unsafe { libc::alarm(20) };
+            }
+            let code = lookups_agree(cname, reference, lookups);
             // SAFETY: _exit ends the child without running the parent's atexit handlers.
             unsafe { libc::_exit(code) };
         }
-        if lookups_agree(&cname, &reference, lookups) != CHILD_OK {
+        if lookups_agree(cname, reference, lookups) != CHILD_OK {
             parent_failures += 1;
         }
         let mut status = 0;
@@ -90,7 +133,6 @@ pub fn run(raw: &[String]) -> Result<Report, String> {
             c => r.fail(format!("a child exited with {c}")),
         }
     }
-    Ok(r)
 }
 
 /// Alternates getpwnam_r and getpwuid_r; returns one of the CHILD_* codes.

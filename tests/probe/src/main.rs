@@ -6,9 +6,11 @@ mod args;
 mod bench;
 mod bigroup;
 mod buffers;
+mod dump;
 mod entry;
 mod errno;
 mod fork;
+mod generations;
 mod histogram;
 mod json;
 mod lookup;
@@ -31,6 +33,8 @@ const COMMANDS: &[(&str, Command, &str)] = &[
     ("bench", bench::run, bench::USAGE),
     ("bench-enumerate", bench::enumerate, bench::ENUMERATE_USAGE),
     ("session", session::run, session::USAGE),
+    ("dump", dump::run, dump::USAGE),
+    ("generations", generations::run, generations::USAGE),
 ];
 
 fn usage() -> String {

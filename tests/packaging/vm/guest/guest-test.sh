@@ -190,6 +190,35 @@ phase1() {
     expect_eq getent_s_workbench "$ALICE_LINE" "$(getent -s workbench passwd alice)"
     expect_eq id_alice 1001 "$(id -u alice)"
     check status_cli workbench-cached status
+    # The in-process map under the unit's sandbox (memfd, seals, SCM_RIGHTS past the
+    # seccomp filter): published, and handed to the getent above.
+    fp=$(workbench-cached status --json | grep -o '"fast_path":{[^}]*')
+    case $fp in
+        *'"enabled":true'*'"images_handed_out":0,'*) notok fast_path_published "$fp" ;;
+        *'"enabled":true'*'"images_handed_out":'*) ok fast_path_published ;;
+        *) notok fast_path_published "${fp:-no fast_path in status}" ;;
+    esac
+    # A hardened service (its own user, no new privileges, a read-only system) gets the
+    # same answer, through the map or the socket.
+    # (A unit file, not systemd-run: the guest has no D-Bus.)
+    cat >/run/systemd/system/wb-sandboxed.service <<'UNIT'
+[Service]
+Type=oneshot
+DynamicUser=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+NoNewPrivileges=yes
+RestrictAddressFamilies=AF_UNIX
+ExecStart=/usr/bin/getent passwd alice
+StandardOutput=file:/run/wb-sandboxed.out
+UNIT
+    systemctl daemon-reload
+    if out=$(systemctl start wb-sandboxed.service 2>&1); then
+        expect_eq sandboxed_service_getent "$ALICE_LINE" "$(cat /run/wb-sandboxed.out)"
+    else
+        notok sandboxed_service_getent "$out $(journalctl -u wb-sandboxed -o cat --no-pager | tail -5)"
+    fi
     pid=$(prop "$UNIT" MainPID)
     st=$(cat "/proc/$pid/status")
     case $st in *"NoNewPrivs:	1"*) ok no_new_privs ;; *) notok no_new_privs "$st" ;; esac
