@@ -13,6 +13,7 @@ mod histogram;
 mod json;
 mod lookup;
 mod nss;
+mod quick;
 mod report;
 mod threads;
 
