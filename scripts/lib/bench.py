@@ -247,22 +247,26 @@ def run_size(sandbox, n_users, args):
     server.stop()
 
     if args.peers:
-        info["sssd"] = run_sssd(sandbox, rows, kN, pwN, grN, tables, etc, n_users)
+        info["sssd"] = run_sssd(sandbox, rows, kN, pwN, grN, tables, etc, n_users,
+                                args.sssd_timeout)
     return {"info": info, "rows": rows.results}
 
 
-def run_sssd(sandbox, rows, keys, pwN, grN, tables, etc, n_users):
+def run_sssd(sandbox, rows, keys, pwN, grN, tables, etc, n_users, timeout):
     if not bench_peers.Sssd.has_files_provider(PEERS_ROOT):
         msg = ("skipped: this distribution's sssd has no files provider "
                "(libsss_files.so); no SSSD row")
         print(f"  sssd: {msg}", flush=True)
         return {"skipped": msg}
     tables(pwN, grN)
-    set_nsswitch(etc, "sss")
+    # sssd resolves its own service user (root) at start-up, and never through itself
+    # (_SSS_LOOPS): it starts under `files`, and the row then names `sss` alone.
+    set_nsswitch(etc, "files")
     sssd = bench_peers.Sssd(PEERS_ROOT, sandbox.workdir / f"sssd-{n_users}", sandbox)
     try:
-        sssd.start(keys["getpwnam"][-1])
+        sssd.start(keys["getpwnam"][-1], timeout=timeout)
         print(f"  sssd: files provider answered after {sssd.ready_s:.1f} s", flush=True)
+        set_nsswitch(etc, "sss")
         rows.warm(keys)
         rows.measure("sssd", keys)
         mc = sssd.mc_sizes()
@@ -279,11 +283,13 @@ def run_sssd(sandbox, rows, keys, pwN, grN, tables, etc, n_users):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=1.0, help="per measurement")
+    ap.add_argument("--seconds", type=float, default=2.0, help="per measurement")
     ap.add_argument("--users", default="10000,100000",
                     help="directory sizes, comma-separated (one size with --misses)")
     ap.add_argument("--peers", action="store_true",
                     help="add SSSD's memory cache (files provider) as a row")
+    ap.add_argument("--sssd-timeout", type=float, default=600,
+                    help="seconds SSSD's files provider may take to answer (per size)")
     ap.add_argument("--json", type=Path, default=REPO / "target/bench/results.json")
     ap.add_argument("--misses", type=int, default=0, metavar="M",
                     help="instead: the daemon's CPU per cache miss, M users added on the "

@@ -57,6 +57,7 @@ services = nss
 domains = files
 
 [nss]
+timeout = 3600
 memcache_timeout = 3600
 memcache_size_passwd = 256
 memcache_size_group = 256
@@ -64,6 +65,9 @@ memcache_size_initgroups = 256
 entry_negative_timeout = 60
 
 [domain/files]
+# The files provider imports every line in one go, blocking; the default 10 s watchdog
+# kills it long before 10,000 users are in.
+timeout = 3600
 id_provider = files
 passwd_files = /etc/passwd
 group_files = /etc/group

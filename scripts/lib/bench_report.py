@@ -82,8 +82,8 @@ def ratios(rows, base_label, title):
 def targets(size, rows, info):
     sssd = rows.get("sssd")
     f30, fN = rows["files-30"], rows["files-N"]
-    print(f"\nissue 14 targets at {int(size):,} users (informational; the issue sets them "
-          f"for 100,000 users)")
+    note = "" if int(size) == 100000 else "; the issue sets them for 100,000 users"
+    print(f"\nissue 14 targets at {int(size):,} users (informational{note})")
     for label in MODULE_ROWS:
         row = rows.get(label)
         if not row:
