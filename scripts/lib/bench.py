@@ -264,9 +264,13 @@ def run_sssd(sandbox, rows, keys, pwN, grN, tables, etc, n_users, timeout):
     set_nsswitch(etc, "files")
     sssd = bench_peers.Sssd(PEERS_ROOT, sandbox.workdir / f"sssd-{n_users}", sandbox)
     try:
-        sssd.start(keys["getpwnam"][-1], timeout=timeout)
+        sssd.start(keys["getpwnam"][0], timeout=timeout)
         print(f"  sssd: files provider answered after {sssd.ready_s:.1f} s", flush=True)
         set_nsswitch(etc, "sss")
+        keys, missing = sssd_keys(keys)
+        if missing:
+            print(f"  sssd: WARNING: SSSD does not find {len(missing)} of the keys, left "
+                  f"out of its row: {' '.join(missing[:8])}", flush=True)
         rows.warm(keys)
         rows.measure("sssd", keys)
         mc = sssd.mc_sizes()
@@ -279,6 +283,28 @@ def run_sssd(sandbox, rows, keys, pwN, grN, tables, etc, n_users, timeout):
     if not mc.get("passwd"):
         raise SystemExit("SSSD's memory cache is empty: its row did not measure it")
     return {"ready_s": round(sssd.ready_s, 1), "mc_bytes": mc}
+
+
+def sssd_keys(keys):
+    """The keys SSSD finds (its files provider has been seen to drop an entry)."""
+    def found(db, ks):
+        p = subprocess.run(["getent", db, *map(str, ks)], capture_output=True, text=True,
+                           env=dict(BASE_ENV), timeout=900)
+        return {line.split(":")[0] for line in p.stdout.splitlines()} | \
+            {line.split(":")[2] for line in p.stdout.splitlines() if line.count(":") >= 2}
+    users = found("passwd", keys["getpwnam"])
+    uids = found("passwd", keys["getpwuid"])
+    groups = found("group", keys["getgrnam"] + keys["biggroup"])
+    out = {"getpwnam": [k for k in keys["getpwnam"] if k in users],
+           "getpwuid": [k for k in keys["getpwuid"] if str(k) in uids],
+           "getgrnam": [k for k in keys["getgrnam"] if k in groups],
+           "getgrouplist": [k for k in keys["getgrouplist"] if k in users],
+           "biggroup": [k for k in keys["biggroup"] if k in groups]}
+    missing = [str(k) for kind in out for k in keys[kind] if k not in out[kind]]
+    if not out["getpwnam"] or not out["getgrnam"] or not out["biggroup"]:
+        raise bench_peers.PeerError(f"SSSD finds none of the keys of a lookup: "
+                                    f"{' '.join(missing[:8])}")
+    return out, sorted(set(missing))
 
 
 def main():

@@ -59,9 +59,9 @@ domains = files
 [nss]
 timeout = 3600
 memcache_timeout = 3600
-memcache_size_passwd = 256
-memcache_size_group = 256
-memcache_size_initgroups = 256
+memcache_size_passwd = 64
+memcache_size_group = 64
+memcache_size_initgroups = 64
 entry_negative_timeout = 60
 
 [domain/files]
@@ -229,7 +229,9 @@ class Sssd:
         return out
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
+        if not self.proc:
+            return
+        if self.proc.poll() is None:
             # The monitor stops its responders and providers on SIGTERM.
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -237,3 +239,30 @@ class Sssd:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        # A provider busy importing ignores its monitor, and sits in its own process
+        # group: whatever is left of the session we started goes.
+        left = session_pids(self.proc.pid)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        wait_until("sssd's processes gone", lambda: not session_pids(self.proc.pid), 30)
+
+
+def session_pids(sid):
+    """Processes in session `sid` (one that start_new_session=True made for us)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        # after the name: state ppid pgrp session ...
+        if len(fields) > 3 and fields[3] == str(sid) and fields[0] != "Z":
+            pids.append(int(d))
+    return pids
