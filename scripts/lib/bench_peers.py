@@ -62,7 +62,6 @@ memcache_timeout = 3600
 memcache_size_passwd = 64
 memcache_size_group = 64
 memcache_size_initgroups = 64
-entry_negative_timeout = 60
 
 [domain/files]
 # The files provider imports every line in one go, blocking; the default 10 s watchdog
@@ -217,7 +216,7 @@ class Sssd:
                                capture_output=True, text=True)
             return p.returncode == 0
 
-        wait_until(f"sssd answering for {probe_name}", answered, timeout, interval=0.5)
+        wait_until(f"sssd answering for {probe_name}", answered, timeout, interval=5)
         self.ready_s = time.monotonic() - t0
         return self
 

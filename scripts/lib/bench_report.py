@@ -70,8 +70,9 @@ def ratios(rows, base_label, title):
             cells.append(ratio(p50(row, name), p50(ref, name)) + mark)
         thr = ratio(row["getpwnam/2"]["calls_per_sec"], base["getpwnam/2"]["calls_per_sec"])
         eref = files_n if base_label == "files-30" else base
-        enum = ratio(row.get("enumerate", {}).get("elapsed_ns"),
-                     eref.get("enumerate", {}).get("elapsed_ns"))
+        # files-30 lists 30 users: no enumeration to compare.
+        enum = "-" if label == "files-30" else ratio(row.get("enumerate", {}).get("elapsed_ns"),
+                                                     eref.get("enumerate", {}).get("elapsed_ns"))
         if base_label == "files-30":
             enum += "*"
         print(f"{label:<12}" + "".join(f"{c:>14}" for c in cells) + f"{thr:>12}{enum:>12}")
