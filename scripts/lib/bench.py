@@ -171,80 +171,84 @@ def run_size(sandbox, n_users, args):
     server = FixtureServer(REPO, data, sandbox.workdir / f"scim-{n_users}").start(timeout=120)
     daemon = Daemon(RELEASE / "workbench-cached", sandbox.workdir / f"daemon-{n_users}", server,
                     log_level="warn", sync_interval=3600, page_size=1000)
-    t0 = time.monotonic()
-    daemon.start(timeout=600)
-    status = daemon.status()
-    info = {"users": n_users, "daemon_ready_s": round(time.monotonic() - t0, 2),
-            "cached": status["cached"], "refused": status["refused"]["total"]}
-    print(f"daemon: {status['cached']['users']} users, {status['cached']['groups']} groups "
-          f"cached in {info['daemon_ready_s']} s; refused {status['refused']['total']}",
-          flush=True)
-    if "map" in status:
-        info["map"] = status["map"]
-
-    # The directory as the module serves it, byte for byte: files-N, nscd and SSSD get
-    # exactly these lines (behind the host's own).
-    pw30, gr30 = local_tables(sandbox.host_passwd, sandbox.host_group, 30)
-    set_nsswitch(etc, "workbench")
-    dir_pw, dir_gr = getent_lines("passwd"), getent_lines("group")
-    pwN = lines_of(sandbox.host_passwd) + dir_pw
-    grN = lines_of(sandbox.host_group) + dir_gr
-    info["files_n_lines"] = {"passwd": len(pwN), "group": len(grN)}
-
-    def keys_for(pw, gr, big):
-        u = spread([(f.split(":")[0], int(f.split(":")[2])) for f in pw], KEYS_PER_KIND)
-        groups = [f.split(":")[0] for f in gr if f.split(":")[0] != "biggroup"]
-        return {"getpwnam": [n for n, _ in u], "getpwuid": [i for _, i in u],
-                "getgrnam": spread(groups, KEYS_PER_KIND),
-                "getgrouplist": [n for n, _ in u], "biggroup": ["biggroup"] if big else []}
-
-    def tables(pw, gr):
-        write_in_place(etc / "passwd", "\n".join(pw) + "\n")
-        write_in_place(etc / "group", "\n".join(gr) + "\n")
-
-    rows = Rows(args.seconds)
-    k30 = keys_for(pw30, gr30, False)
-    kN = keys_for(dir_pw, dir_gr, True)
-    print("measuring (p50/p99 per call, calls per second)", flush=True)
-
-    tables(pw30, gr30)
-    set_nsswitch(etc, "files")
-    rows.measure("files-30", k30)
-
-    tables(pwN, grN)
-    rows.measure("files-N", kN)
-
-    nscd = bench_peers.Nscd(PEERS_ROOT, sandbox.workdir / f"nscd-{n_users}")
     try:
-        nscd.start()
-        rows.warm(kN)
-        before = nscd.stats()
-        rows.measure("nscd", kN)
-        after = nscd.stats()
-    finally:
-        nscd.stop()
-    info["nscd"] = {"before": before, "after": after}
-    hits = sum(after[d].get("cache hits on positive entries", 0) -
-               before[d].get("cache hits on positive entries", 0) for d in after)
-    print(f"  nscd answered {hits:,} lookups from its cache during the row", flush=True)
-    if hits <= 0:
-        raise SystemExit("nscd served nothing: its row measured files, not nscd")
+        t0 = time.monotonic()
+        daemon.start(timeout=600)
+        status = daemon.status()
+        info = {"users": n_users, "daemon_ready_s": round(time.monotonic() - t0, 2),
+                "cached": status["cached"], "refused": status["refused"]["total"]}
+        print(f"daemon: {status['cached']['users']} users, {status['cached']['groups']} groups "
+              f"cached in {info['daemon_ready_s']} s; refused {status['refused']['total']}",
+              flush=True)
+        if "map" in status:
+            info["map"] = status["map"]
 
-    tables(pw30, gr30)
-    set_nsswitch(etc, "files workbench")
-    rows.warm(kN)
-    lookups0 = daemon.status()["lookups"]
-    rows.measure("workbench", kN)
-    set_nsswitch(etc, "workbench")
-    rows.measure("module-only", kN)
-    status = daemon.status()
-    info["daemon_lookups"] = status["lookups"] - lookups0
-    print(f"  the daemon answered {info['daemon_lookups']:,} socket lookups during the "
-          f"module rows; hit ratio {status['hit_ratio']:.3f}", flush=True)
-    if "map" in status:
-        info["map_after"] = status["map"]
-    daemon.stop()
-    server.stop()
+        # The directory as the module serves it, byte for byte: files-N, nscd and SSSD get
+        # exactly these lines (behind the host's own).
+        pw30, gr30 = local_tables(sandbox.host_passwd, sandbox.host_group, 30)
+        set_nsswitch(etc, "workbench")
+        dir_pw, dir_gr = getent_lines("passwd"), getent_lines("group")
+        pwN = lines_of(sandbox.host_passwd) + dir_pw
+        grN = lines_of(sandbox.host_group) + dir_gr
+        info["files_n_lines"] = {"passwd": len(pwN), "group": len(grN)}
+
+        def keys_for(pw, gr, big):
+            u = spread([(f.split(":")[0], int(f.split(":")[2])) for f in pw], KEYS_PER_KIND)
+            groups = [f.split(":")[0] for f in gr if f.split(":")[0] != "biggroup"]
+            return {"getpwnam": [n for n, _ in u], "getpwuid": [i for _, i in u],
+                    "getgrnam": spread(groups, KEYS_PER_KIND),
+                    "getgrouplist": [n for n, _ in u], "biggroup": ["biggroup"] if big else []}
+
+        def tables(pw, gr):
+            write_in_place(etc / "passwd", "\n".join(pw) + "\n")
+            write_in_place(etc / "group", "\n".join(gr) + "\n")
+
+        rows = Rows(args.seconds)
+        k30 = keys_for(pw30, gr30, False)
+        kN = keys_for(dir_pw, dir_gr, True)
+        print("measuring (p50/p99 per call, calls per second)", flush=True)
+
+        tables(pw30, gr30)
+        set_nsswitch(etc, "files")
+        rows.measure("files-30", k30)
+
+        tables(pwN, grN)
+        rows.measure("files-N", kN)
+
+        nscd = bench_peers.Nscd(PEERS_ROOT, sandbox.workdir / f"nscd-{n_users}")
+        try:
+            nscd.start()
+            rows.warm(kN)
+            before = nscd.stats()
+            rows.measure("nscd", kN)
+            after = nscd.stats()
+        finally:
+            nscd.stop()
+        info["nscd"] = {"before": before, "after": after}
+        hits = sum(after[d].get("cache hits on positive entries", 0) -
+                   before[d].get("cache hits on positive entries", 0) for d in after)
+        print(f"  nscd answered {hits:,} lookups from its cache during the row", flush=True)
+        if hits <= 0:
+            raise SystemExit("nscd served nothing: its row measured files, not nscd")
+
+        tables(pw30, gr30)
+        set_nsswitch(etc, "files workbench")
+        rows.warm(kN)
+        lookups0 = daemon.status()["lookups"]
+        rows.measure("workbench", kN)
+        set_nsswitch(etc, "workbench")
+        rows.measure("module-only", kN)
+        status = daemon.status()
+        info["daemon_lookups"] = status["lookups"] - lookups0
+        print(f"  the daemon answered {info['daemon_lookups']:,} socket lookups during the "
+              f"module rows; hit ratio {status['hit_ratio']:.3f}", flush=True)
+        if "map" in status:
+            info["map_after"] = status["map"]
+    finally:
+        # Also when a row fails: nothing we started outlives the run.
+        if daemon.running():
+            daemon.stop(timeout=60)
+        server.stop()
 
     if args.peers:
         info["sssd"] = run_sssd(sandbox, rows, kN, pwN, grN, tables, etc, n_users,
