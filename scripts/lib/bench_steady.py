@@ -56,17 +56,12 @@ def run(repo, sandbox, release, seconds=120, window=5):
             total_calls += out["calls"]
             total_socket += socket
             print(f"{t:>5} {out['calls']:>10} {socket:>8} {share:>9.4f}", flush=True)
-            if __import__("os").environ.get("WB_STEADY_DEBUG"):
-                st = daemon.status()
-                print("   ", {k: st["fast_path"][k] for k in ("generation", "republishes", "retirements", "revocations")}, st["ondemand"], flush=True)
         share = 1 - total_socket / max(1, total_calls)
         worst = min(r["share"] for r in rows)
         verdict = "PASS" if worst >= 0.99 else "FAIL"
         print(f"overall {share:.4f} from the map, worst window {worst:.4f} "
               f"(target >= 0.99 in every window: {verdict})", flush=True)
     finally:
-        if __import__("os").environ.get("WB_STEADY_DEBUG"):
-            print(daemon.log_path.read_text()[-6000:])
         daemon.stop(timeout=60)
         server.stop()
     return rows

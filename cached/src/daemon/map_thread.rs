@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use workbench_wire::map::HEARTBEAT_MS;
 
 use crate::fastpath::clock::monotonic_secs;
-use crate::schedule::refresh_ahead::fresh_for;
 use crate::fastpath::image::{build, fresh_until, Entry, NEVER};
 use crate::ondemand::freshness::EntryId;
 use crate::ondemand::state::OnDemand;
+use crate::schedule::refresh_ahead::fresh_for;
 
 /// Starts the thread; it ends when the daemon shuts down, retiring the image.
 pub fn spawn(od: Arc<OnDemand>) -> std::io::Result<JoinHandle<()>> {
@@ -64,9 +64,11 @@ fn rebuild(od: &OnDemand) {
             fresh_for(uid, ttl),
             now,
         ),
-        Entry::Group(gid, true) => {
-            fresh_until(freshness.age(EntryId::Group(gid), last_sync), fresh_for(gid, ttl), now)
-        }
+        Entry::Group(gid, true) => fresh_until(
+            freshness.age(EntryId::Group(gid), last_sync),
+            fresh_for(gid, ttl),
+            now,
+        ),
         Entry::Group(_, false) => NEVER,
     };
     let built = {

@@ -573,7 +573,9 @@ mod renew_tests {
         let snap = Snapshot::from_directory(dir);
         let (bytes, counts) = build(&snap, 1, [1, 2], true, |_| 0).unwrap();
         let p = Publisher::new();
-        assert!(p.publish(&bytes, counts, p.changes(), Duration::ZERO).unwrap());
+        assert!(p
+            .publish(&bytes, counts, p.changes(), Duration::ZERO)
+            .unwrap());
         let served = |uid| {
             let record = snap.passwd_record_by_uid(uid).unwrap();
             let name = workbench_wire::PasswdRecord::decode(record).unwrap().name;
@@ -587,7 +589,10 @@ mod renew_tests {
         let view = cur.view().unwrap();
         let word = |uid| {
             let slot = view.user_by_uid(uid).unwrap().slot;
-            cur.image.expiry(slot, cur.header.slot_count).unwrap().load(Ordering::SeqCst)
+            cur.image
+                .expiry(slot, cur.header.slot_count)
+                .unwrap()
+                .load(Ordering::SeqCst)
         };
         assert_eq!(word(1001), 500);
         // bob's entry is not what is served for him (ann's record stands in): not renewed.
