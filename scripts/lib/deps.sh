@@ -94,3 +94,66 @@ wb_packaging_deps_ensure() {
 wb_fuzz_deps_ensure() {
     command -v c++ >/dev/null 2>&1 || wb_apt_install g++
 }
+
+# The peers scripts/bench measures beside the module: glibc's nscd and, with an
+# argument, SSSD (sssd-common: the monitor, sssd_nss, sssd_be and its files provider;
+# libnss-sss: the client with the memory-cache reader). Their .deb files are fetched
+# with `apt-get download` and unpacked under $WB_PEERS_ROOT (target/bench/peers/root),
+# never installed: installing them runs maintainer scripts that start the host's nscd or
+# sssd and add `sss` to the host's nsswitch.conf and PAM stack. scripts/lib/bench.py
+# lays the unpacked tree over /usr inside its private mount namespace only. The shared
+# libraries SSSD links against are ordinary packages and are installed.
+# Idempotent: a stamp file records what was unpacked.
+WB_PEERS_ROOT=${WB_PEERS_ROOT:-target/bench/peers/root}
+
+wb_peer_unpack() {
+    # wb_peer_unpack PACKAGE[=VERSION]...
+    local debs
+    debs=$(dirname "$WB_PEERS_ROOT")/debs
+    mkdir -p "$debs" "$WB_PEERS_ROOT"
+    if [ -z "${WB_APT_UPDATED:-}" ]; then
+        wb_log "apt-get update"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        WB_APT_UPDATED=1
+    fi
+    wb_log "apt-get download $* (unpacked under $WB_PEERS_ROOT, not installed)"
+    # _apt cannot write into a private checkout: download as root, quietly.
+    (cd "$debs" && apt-get download -q -o APT::Sandbox::User=root "$@" >/dev/null) || return 1
+    local p name
+    for p in "$@"; do
+        name=${p%%=*}
+        dpkg-deb -x "$(ls -t "$debs/${name}"_*.deb | head -n 1)" "$WB_PEERS_ROOT" || return 1
+    done
+}
+
+wb_bench_peers_ensure() {
+    local want_sssd=${1:-}
+    if [ "$(id -u)" -ne 0 ]; then
+        wb_log "scripts/bench needs root"
+        return 1
+    fi
+    # nscd must be the same glibc build as the host's libc6 (its protocol is glibc's own).
+    local libc
+    libc=$(dpkg-query -W -f '${Version}' libc6)
+    if [ ! -x "$WB_PEERS_ROOT/usr/sbin/nscd" ] || [ "$(cat "$WB_PEERS_ROOT/.nscd" 2>/dev/null)" != "$libc" ]; then
+        wb_peer_unpack "nscd=$libc" || wb_peer_unpack nscd || return 1
+        echo "$libc" >"$WB_PEERS_ROOT/.nscd"
+    fi
+    [ -n "$want_sssd" ] || return 0
+    if [ ! -x "$WB_PEERS_ROOT/usr/sbin/sssd" ] || [ ! -e "$WB_PEERS_ROOT/.sssd" ]; then
+        wb_peer_unpack sssd-common libnss-sss || return 1
+        # Merged /usr: the client library goes where the overlay puts /usr/lib.
+        mkdir -p "$WB_PEERS_ROOT/usr/lib/x86_64-linux-gnu"
+        cp -a "$WB_PEERS_ROOT"/lib/*/libnss_sss.so.2 "$WB_PEERS_ROOT/usr/lib/x86_64-linux-gnu/" 2>/dev/null || true
+        touch "$WB_PEERS_ROOT/.sssd"
+    fi
+    # sssd-common's shared-library dependencies (not libnss-sss/libpam-sss: see above).
+    local libs=() missing=() l
+    # shellcheck disable=SC2207
+    libs=($(apt-cache depends sssd-common 2>/dev/null | awk '/^  Depends: lib/ {print $2}' |
+        grep -v -e '^libnss-sss$' -e '^libpam-sss$' | sort -u))
+    for l in "${libs[@]}"; do
+        dpkg -s "$l" >/dev/null 2>&1 || missing+=("$l")
+    done
+    [ "${#missing[@]}" -eq 0 ] || wb_apt_install "${missing[@]}"
+}

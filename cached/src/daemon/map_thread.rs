@@ -13,6 +13,7 @@ use crate::fastpath::clock::monotonic_secs;
 use crate::fastpath::image::{build, fresh_until, Entry, NEVER};
 use crate::ondemand::freshness::EntryId;
 use crate::ondemand::state::OnDemand;
+use crate::schedule::refresh_ahead::fresh_for;
 
 /// Starts the thread; it ends when the daemon shuts down, retiring the image.
 pub fn spawn(od: Arc<OnDemand>) -> std::io::Result<JoinHandle<()>> {
@@ -58,10 +59,16 @@ fn rebuild(od: &OnDemand) {
     let last_sync = od.shared.health().last_sync.max(freshness.reset_at());
     let now = monotonic_secs();
     let expiry = |e: Entry| match e {
-        Entry::User(uid) => fresh_until(freshness.age(EntryId::User(uid), last_sync), ttl, now),
-        Entry::Group(gid, true) => {
-            fresh_until(freshness.age(EntryId::Group(gid), last_sync), ttl, now)
-        }
+        Entry::User(uid) => fresh_until(
+            freshness.age(EntryId::User(uid), last_sync),
+            fresh_for(uid, ttl),
+            now,
+        ),
+        Entry::Group(gid, true) => fresh_until(
+            freshness.age(EntryId::Group(gid), last_sync),
+            fresh_for(gid, ttl),
+            now,
+        ),
         Entry::Group(_, false) => NEVER,
     };
     let built = {

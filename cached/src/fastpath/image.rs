@@ -63,10 +63,11 @@ pub fn build(
 }
 
 /// The CLOCK_MONOTONIC second (given `now_secs`) at which an entry confirmed `age` ago
-/// stops being fresh by the daemon's rule: half of `ttl`, past which even the daemon
-/// refreshes it (design.md §6). 0 when it is not fresh now.
-pub fn fresh_until(age: Duration, ttl: Duration, now_secs: u64) -> u32 {
-    match (ttl / 2).checked_sub(age) {
+/// stops being fresh by the daemon's rule: after `fresh_for`
+/// (`schedule::refresh_ahead::fresh_for`), past which even the daemon refreshes it.
+/// 0 when it is not fresh now.
+pub fn fresh_until(age: Duration, fresh_for: Duration, now_secs: u64) -> u32 {
+    match fresh_for.checked_sub(age) {
         Some(left) if !left.is_zero() => {
             u32::try_from(now_secs.saturating_add(left.as_secs())).unwrap_or(u32::MAX - 1)
         }
@@ -83,12 +84,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fresh_for_half_the_ttl() {
-        let ttl = Duration::from_secs(300);
+    fn fresh_for_what_is_left() {
+        let ttl = Duration::from_secs(150);
         assert_eq!(fresh_until(Duration::ZERO, ttl, 1000), 1150);
         assert_eq!(fresh_until(Duration::from_secs(100), ttl, 1000), 1050);
         assert_eq!(fresh_until(Duration::from_secs(150), ttl, 1000), 0);
         assert_eq!(fresh_until(Duration::MAX, ttl, 1000), 0);
         assert_eq!(fresh_until(Duration::ZERO, Duration::ZERO, 1000), 0);
+        let _ = ttl;
     }
 }

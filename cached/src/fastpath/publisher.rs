@@ -541,3 +541,62 @@ mod tests {
         assert!(!p.wait_for_work(Duration::ZERO));
     }
 }
+
+#[cfg(test)]
+mod renew_tests {
+    use super::*;
+    use crate::cache::snapshot::Snapshot;
+    use crate::directory::model::{Directory, PosixGroup, PosixUser};
+    use crate::fastpath::image::build;
+
+    #[test]
+    fn a_confirmed_unchanged_user_is_renewed_and_a_changed_one_is_not() {
+        let mut dir = Directory::default();
+        for (name, uid) in [("ann", 1001), ("bob", 1002)] {
+            dir.users.push(PosixUser {
+                scim_id: format!("u-{name}"),
+                name: name.into(),
+                uid,
+                gid: uid,
+                gecos: String::new(),
+                home: format!("/home/{name}"),
+                shell: "/bin/bash".into(),
+                active: true,
+            });
+        }
+        dir.groups.push(PosixGroup {
+            scim_id: "g-devs".into(),
+            name: "devs".into(),
+            gid: 2001,
+            members: vec!["ann".into()],
+        });
+        let snap = Snapshot::from_directory(dir);
+        let (bytes, counts) = build(&snap, 1, [1, 2], true, |_| 0).unwrap();
+        let p = Publisher::new();
+        assert!(p
+            .publish(&bytes, counts, p.changes(), Duration::ZERO)
+            .unwrap());
+        let served = |uid| {
+            let record = snap.passwd_record_by_uid(uid).unwrap();
+            let name = workbench_wire::PasswdRecord::decode(record).unwrap().name;
+            Served {
+                record,
+                gids: snap.memberships(std::str::from_utf8(name).unwrap()),
+            }
+        };
+        p.set_expiry(Entry::User(1001), 500, Some(&served(1001)));
+        let cur = p.offer(0).unwrap();
+        let view = cur.view().unwrap();
+        let word = |uid| {
+            let slot = view.user_by_uid(uid).unwrap().slot;
+            cur.image
+                .expiry(slot, cur.header.slot_count)
+                .unwrap()
+                .load(Ordering::SeqCst)
+        };
+        assert_eq!(word(1001), 500);
+        // bob's entry is not what is served for him (ann's record stands in): not renewed.
+        p.set_expiry(Entry::User(1002), 500, Some(&served(1001)));
+        assert_eq!(word(1002), 0);
+    }
+}

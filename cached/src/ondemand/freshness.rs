@@ -62,7 +62,24 @@ impl Freshness {
     }
 }
 
-/// Classifies an age against `positive-ttl`.
+/// Classifies the age of entry `id` against `positive-ttl`: refreshed ahead after its
+/// own share of the TTL (`schedule::refresh_ahead`), so that entries confirmed together
+/// are not all refreshed together.
+pub fn classify_entry(id: EntryId, age: Duration, ttl: Duration) -> Age {
+    let raw = match id {
+        EntryId::User(u) | EntryId::Group(u) => u,
+    };
+    if age >= ttl {
+        Age::Expired
+    } else if age >= crate::schedule::refresh_ahead::fresh_for(raw, ttl) {
+        Age::RefreshAhead
+    } else {
+        Age::Fresh
+    }
+}
+
+/// Classifies an age against `positive-ttl` with the latest refresh-ahead threshold
+/// (half the TTL): what every entry gets at most.
 pub fn classify(age: Duration, ttl: Duration) -> Age {
     if age >= ttl {
         Age::Expired

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::fetch::{fetch, FetchOutcome};
-use super::freshness::{classify, Age, EntryId};
+use super::freshness::{classify_entry, Age, EntryId};
 use super::key::LookupKey;
 use super::query::Query;
 use super::single_flight::Joined;
@@ -156,7 +156,7 @@ fn resolve_hit(od: &Arc<OnDemand>, key: &LookupKey, id: Option<EntryId>, uid: u3
         EntryId::User(uid) => LookupKey::Uid(uid),
         EntryId::Group(gid) => LookupKey::Gid(gid),
     };
-    match classify(age, config.positive_ttl) {
+    match classify_entry(id, age, config.positive_ttl) {
         Age::Fresh => Presence::AsRead,
         Age::RefreshAhead => {
             refresh_in_background(od, &by_id, uid);

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use crate::fastpath::clock::monotonic_secs;
 use crate::fastpath::image::{fresh_until, Entry};
 use crate::fastpath::publisher::Served;
+use crate::schedule::refresh_ahead::fresh_for;
 use crate::state::Shared;
 
 use super::fetch::FetchResult;
@@ -85,7 +86,10 @@ impl OnDemand {
             .duration_since(at)
             .unwrap_or(Duration::ZERO);
         let ttl = self.shared.config().positive_ttl;
-        let until = fresh_until(age, ttl, monotonic_secs());
+        let raw = match id {
+            EntryId::User(u) | EntryId::Group(u) => u,
+        };
+        let until = fresh_until(age, fresh_for(raw, ttl), monotonic_secs());
         let snap = self.shared.snapshot();
         let served = match id {
             EntryId::User(uid) => snap.passwd_record_by_uid(uid).map(|record| {

@@ -77,6 +77,12 @@ def run(env, *args, conf="nsswitch.conf"):
     (["bench", "getpwnam", "ptgood", "--seconds", "0.3", "--threads", "2"], 0, {"errors": 0}),
     (["bench", "getpwnam", "pteagain", "--seconds", "0.2", "--threads", "1"], 1, {}),
     (["bench", "getgrouplist", "ptgood", "--seconds", "0.2", "--threads", "1"], 0, {}),
+    (["bench", "getgrnam-static", "ptbig", "--prime", "ptgood", "--seconds", "0.2",
+      "--threads", "1"], 0, {"errors": 0, "notfound": 0}),
+    (["bench", "getgrnam-static", "ptbig", "--seconds", "0.2", "--threads", "2"], 2, {}),
+    (["bench", "getpwnam", "nobody-here", "--seconds", "0.2", "--threads", "1"], 1, {}),
+    (["bench", "getpwnam", "nobody-here", "--seconds", "0.2", "--threads", "1",
+      "--allow-notfound"], 0, {"errors": 0}),
     (["lookup", "initgroups", "ptgood"], 0, {"gid": 5001}),
     (["lookup", "frobnicate", "x"], 2, {}),
 ])

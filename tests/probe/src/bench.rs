@@ -1,6 +1,12 @@
 //! `bench KIND KEY...`: lookups in a loop on every thread, keys round-robin, the latency
 //! of each call recorded. `bench-enumerate passwd|group`: time to list every entry.
 //! Benchmarks print numbers; `scripts/bench` compares them with the `files` backend.
+//!
+//! `getgrnam-static` is the non-reentrant `getgrnam()`, whose buffer glibc owns: it
+//! starts at 1024 bytes and doubles on ERANGE (then keeps the grown buffer), so it is
+//! one thread only. `--prime KEY` makes one untimed call first (NSS loaded, buffers at
+//! their starting size); `first_ns` is the first timed call, which for
+//! `getgrnam-static` after a prime with a small group is the whole growing sequence.
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -10,10 +16,11 @@ use crate::args;
 use crate::histogram::Histogram;
 use crate::json::Json;
 use crate::nss::{self, Answer, Buffer};
+use crate::quick;
 use crate::report::Report;
 
-pub const USAGE: &str = "bench getpwnam|getpwuid|getgrnam|getgrouplist KEY... \
---seconds S --threads T [--allow-notfound]";
+pub const USAGE: &str = "bench getpwnam|getpwuid|getgrnam|getgrnam-static|getgrouplist KEY... \
+--seconds S --threads T [--prime KEY] [--allow-notfound]";
 pub const ENUMERATE_USAGE: &str = "bench-enumerate passwd|group [--repeat N] [--names]";
 
 /// What real programs start with (sysconf(_SC_GETPW_R_SIZE_MAX) is 1024; most use more).
@@ -30,18 +37,20 @@ enum Kind {
     PwNam,
     PwUid,
     GrNam,
+    GrNamStatic,
     GroupList,
 }
 
 struct ThreadResult {
     hist: Histogram,
+    first_ns: u64,
     errors: u64,
     notfound: u64,
     first_error: Option<String>,
 }
 
 pub fn run(raw: &[String]) -> Result<Report, String> {
-    let a = args::parse(raw, &["seconds", "threads"], &["allow-notfound"])?;
+    let a = args::parse(raw, &["seconds", "threads", "prime"], &["allow-notfound"])?;
     let Some((kind_name, keys)) = a.pos.split_first() else {
         return Err("bench takes a kind and keys".to_owned());
     };
@@ -49,6 +58,7 @@ pub fn run(raw: &[String]) -> Result<Report, String> {
         "getpwnam" => Kind::PwNam,
         "getpwuid" => Kind::PwUid,
         "getgrnam" => Kind::GrNam,
+        "getgrnam-static" => Kind::GrNamStatic,
         "getgrouplist" => Kind::GroupList,
         other => return Err(format!("unknown bench kind {other:?}")),
     };
@@ -60,18 +70,22 @@ pub fn run(raw: &[String]) -> Result<Report, String> {
     if threads == 0 || seconds <= 0.0 {
         return Err("--threads and --seconds must be positive".to_owned());
     }
+    if kind == Kind::GrNamStatic && threads != 1 {
+        return Err("getgrnam-static is not thread-safe: --threads 1".to_owned());
+    }
     let keys = keys
         .iter()
         .map(|k| key(kind, k))
         .collect::<Result<Vec<_>, _>>()?;
+    let prime = a.text("prime").map(|k| key(kind, k)).transpose()?;
 
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(seconds);
     let results: Vec<ThreadResult> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let keys = &keys;
-                s.spawn(move || worker(kind, keys, t, deadline))
+                let (keys, prime) = (&keys, prime.as_ref());
+                s.spawn(move || worker(kind, keys, prime, t, deadline))
             })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
@@ -101,6 +115,10 @@ pub fn run(raw: &[String]) -> Result<Report, String> {
     r.set("p999_ns", hist.quantile(0.999));
     r.set("max_ns", hist.max());
     r.set("mean_ns", hist.mean());
+    r.set(
+        "first_ns",
+        results.iter().map(|t| t.first_ns).max().unwrap_or(0),
+    );
     r.set("errors", errors);
     r.set("notfound", notfound);
     if results.len() != threads {
@@ -124,7 +142,7 @@ fn key(kind: Kind, k: &str) -> Result<Key, String> {
     let name = || CString::new(k).map_err(|_| format!("NUL byte in {k:?}"));
     Ok(match kind {
         Kind::PwUid => Key::Id(args::number("uid", k)?),
-        Kind::PwNam | Kind::GrNam => Key::Name(name()?),
+        Kind::PwNam | Kind::GrNam | Kind::GrNamStatic => Key::Name(name()?),
         Kind::GroupList => {
             let n = name()?;
             match nss::getpwnam(&n, &mut Buffer::new(1 << 20)).answer {
@@ -135,44 +153,36 @@ fn key(kind: Kind, k: &str) -> Result<Key, String> {
     })
 }
 
-fn worker(kind: Kind, keys: &[Key], t: usize, deadline: Instant) -> ThreadResult {
+fn worker(
+    kind: Kind,
+    keys: &[Key],
+    prime: Option<&Key>,
+    t: usize,
+    deadline: Instant,
+) -> ThreadResult {
     let mut res = ThreadResult {
         hist: Histogram::new(),
+        first_ns: 0,
         errors: 0,
         notfound: 0,
         first_error: None,
     };
     let mut buf = Buffer::new(BUFFER);
+    if let Some(k) = prime {
+        // Untimed; its answer does not count.
+        let _ = call(kind, k, &mut buf);
+    }
     let mut i = t;
     while let Some(k) = keys.get(i % keys.len()) {
         i += 1;
         let t0 = Instant::now();
-        let answer = match (kind, k) {
-            (Kind::PwNam, Key::Name(n)) => nss::growing(&mut buf, |b| nss::getpwnam(n, b))
-                .0
-                .answer
-                .map(|_| ()),
-            (Kind::PwUid, Key::Id(u)) => nss::growing(&mut buf, |b| nss::getpwuid(*u, b))
-                .0
-                .answer
-                .map(|_| ()),
-            (Kind::GrNam, Key::Name(n)) => nss::growing(&mut buf, |b| nss::getgrnam(n, b))
-                .0
-                .answer
-                .map(|_| ()),
-            (Kind::GroupList, Key::User(n, g)) => {
-                let gl = nss::grouplist(n, *g);
-                if gl.is_empty() {
-                    Answer::NotFound
-                } else {
-                    Answer::Found(())
-                }
-            }
-            _ => Answer::Corrupt("key does not fit the kind".to_owned()),
-        };
+        let answer = call(kind, k, &mut buf);
         let t1 = Instant::now();
-        res.hist
-            .record(u64::try_from((t1 - t0).as_nanos()).unwrap_or(u64::MAX));
+        let ns = u64::try_from((t1 - t0).as_nanos()).unwrap_or(u64::MAX);
+        if res.hist.count() == 0 {
+            res.first_ns = ns;
+        }
+        res.hist.record(ns);
         match answer {
             Answer::Found(()) => {}
             Answer::NotFound => res.notfound += 1,
@@ -190,6 +200,25 @@ fn worker(kind: Kind, keys: &[Key], t: usize, deadline: Instant) -> ThreadResult
         }
     }
     res
+}
+
+/// One lookup of `k`, the way the kind's callers make it.
+fn call(kind: Kind, k: &Key, buf: &mut Buffer) -> Answer<()> {
+    match (kind, k) {
+        (Kind::PwNam, Key::Name(n)) => nss::growing(buf, |b| quick::getpwnam(n, b)).0.answer,
+        (Kind::PwUid, Key::Id(u)) => nss::growing(buf, |b| quick::getpwuid(*u, b)).0.answer,
+        (Kind::GrNam, Key::Name(n)) => nss::growing(buf, |b| quick::getgrnam(n, b)).0.answer,
+        (Kind::GrNamStatic, Key::Name(n)) => quick::getgrnam_static(n),
+        (Kind::GroupList, Key::User(n, g)) => {
+            let gl = nss::grouplist(n, *g);
+            if gl.is_empty() {
+                Answer::NotFound
+            } else {
+                Answer::Found(())
+            }
+        }
+        _ => Answer::Corrupt("key does not fit the kind".to_owned()),
+    }
 }
 
 /// `bench-enumerate passwd|group`.

@@ -15,6 +15,7 @@ mod histogram;
 mod json;
 mod lookup;
 mod nss;
+mod quick;
 mod report;
 mod session;
 mod threads;

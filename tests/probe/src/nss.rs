@@ -129,7 +129,7 @@ pub struct Outcome<T> {
     pub errno: i32,
 }
 
-fn call<S, T>(
+pub(crate) fn call<S, T>(
     buf: &mut Buffer,
     f: impl FnOnce(*mut S, *mut c_char, usize, *mut *mut S) -> c_int,
     convert: fn(&S, &Region) -> Result<T, String>,
