@@ -85,12 +85,11 @@ mod tests {
 
     #[test]
     fn fresh_for_what_is_left() {
-        let ttl = Duration::from_secs(150);
-        assert_eq!(fresh_until(Duration::ZERO, ttl, 1000), 1150);
-        assert_eq!(fresh_until(Duration::from_secs(100), ttl, 1000), 1050);
-        assert_eq!(fresh_until(Duration::from_secs(150), ttl, 1000), 0);
-        assert_eq!(fresh_until(Duration::MAX, ttl, 1000), 0);
+        let fresh_for = Duration::from_secs(150);
+        assert_eq!(fresh_until(Duration::ZERO, fresh_for, 1000), 1150);
+        assert_eq!(fresh_until(Duration::from_secs(100), fresh_for, 1000), 1050);
+        assert_eq!(fresh_until(Duration::from_secs(150), fresh_for, 1000), 0);
+        assert_eq!(fresh_until(Duration::MAX, fresh_for, 1000), 0);
         assert_eq!(fresh_until(Duration::ZERO, Duration::ZERO, 1000), 0);
-        let _ = ttl;
     }
 }
