@@ -9,6 +9,9 @@ are shared and noisy: only the ratios mean much), rows:
   files-30     passwd/group: files, a 30-line /etc/passwd and /etc/group  (the baseline)
   files-N      passwd/group: files, the same N directory users and groups as lines
   nscd         glibc's nscd caching files-N (its shared maps), warmed first
+  glibc-floor  passwd/group: floor, a module that answers at once (tools/nss-floor): what
+               glibc itself costs per call, stat() of nsswitch.conf included (keyed
+               lookups and 2 threads only)
   workbench    passwd/group: files workbench (30-line files, then the module), warm daemon
   module-only  passwd/group: workbench
   sssd         (--peers) SSSD's memory cache, files provider over files-N, warmed first
@@ -116,7 +119,7 @@ class Rows:
             subprocess.run(["getent", db, *map(str, ks)], capture_output=True,
                            env=dict(BASE_ENV), timeout=900)
 
-    def measure(self, label, keys, enumerate_=True):
+    def measure(self, label, keys, enumerate_=True, only=None):
         secs = self.seconds
         row = {}
         runs = [("getpwnam", "getpwnam", keys["getpwnam"], 1, []),
@@ -128,6 +131,8 @@ class Rows:
                          ["--prime", keys["getgrnam"][0]]))
         runs += [("miss", "getpwnam", MISSES, 1, ["--allow-notfound"]),
                  ("getpwnam/2", "getpwnam", keys["getpwnam"], 2, [])]
+        if only:
+            runs = [r for r in runs if r[0] in only]
         for name, kind, ks, threads, extra in runs:
             r = probe("bench", kind, *ks, "--seconds", secs, "--threads", threads, *extra)
             if name == "miss" and r["notfound"] != r["calls"]:
@@ -238,6 +243,10 @@ def run_size(sandbox, n_users, args):
         if hits <= 0:
             raise SystemExit("nscd served nothing: its row measured files, not nscd")
 
+        set_nsswitch(etc, "floor")
+        rows.measure("glibc-floor", kN, enumerate_=False,
+                     only=("getpwnam", "getpwuid", "getgrnam", "getpwnam/2"))
+
         tables(pw30, gr30)
         set_nsswitch(etc, "files workbench")
         rows.warm(kN)
@@ -342,7 +351,8 @@ def main():
     args = ap.parse_args()
     sizes = [int(x) for x in args.users.split(",")]
 
-    sandbox = Sandbox(RELEASE / "libnss_workbench.so", local_clash=False).setup()
+    sandbox = Sandbox(RELEASE / "libnss_workbench.so", local_clash=False,
+                      extra_modules={"libnss_floor.so.2": RELEASE / "libnss_floor.so"}).setup()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     if args.scale:
         import bench_scale
