@@ -5,14 +5,16 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use std::time::{Duration, SystemTime};
 
+use crate::cache::snapshot::Snapshot;
 use crate::fastpath::clock::monotonic_secs;
 use crate::fastpath::image::{fresh_until, Entry};
 use crate::fastpath::publisher::Served;
 use crate::schedule::refresh_ahead::fresh_for;
+use crate::schedule::refresh_hold::held_for;
 use crate::state::Shared;
 
 use super::fetch::FetchResult;
-use super::freshness::{EntryId, Freshness};
+use super::freshness::{classify_entry, Age, EntryId, Freshness};
 use super::gate::FailureGate;
 use super::key::LookupKey;
 use super::negative::NegativeCache;
@@ -91,24 +93,37 @@ impl OnDemand {
         };
         let until = fresh_until(age, fresh_for(raw, ttl), monotonic_secs());
         let snap = self.shared.snapshot();
-        let served = match id {
-            EntryId::User(uid) => snap.passwd_record_by_uid(uid).map(|record| {
-                let gids = workbench_wire::PasswdRecord::decode(record)
-                    .ok()
-                    .and_then(|p| {
-                        std::str::from_utf8(p.name)
-                            .ok()
-                            .and_then(|n| snap.memberships(n))
-                    });
-                Served { record, gids }
-            }),
-            EntryId::Group(gid) => snap
-                .group_record_by_gid(gid)
-                .map(|record| Served { record, gids: None }),
-        };
+        let served = served(&snap, id);
         self.shared
             .fastpath
             .set_expiry(map_entry(id), until, served.as_ref());
+        drop(snap);
+    }
+
+    /// Keeps the map answering `id` while its refresh-ahead runs
+    /// ([`refresh_hold`](crate::schedule::refresh_hold)): only while the daemon itself
+    /// still serves it as cached (refresh-ahead, not expired), never past its TTL, and
+    /// only if the map's entry is what is served. `copy_time` is the last full copy's
+    /// time as the lookup read it.
+    ///
+    /// The served copy is read-locked and the freshness table locked until the entry is
+    /// written: an `invalidate` (which marks entries expired under the freshness lock,
+    /// then retires the image) or a change (which revokes under the snapshot's write
+    /// lock) comes wholly before, and is seen here, or wholly after, and wins.
+    pub fn hold(&self, id: EntryId, copy_time: Option<SystemTime>) {
+        let ttl = self.shared.config().positive_ttl;
+        let snap = self.shared.snapshot();
+        let freshness = self.freshness();
+        let age = freshness.age(id, copy_time);
+        if classify_entry(id, age, ttl) != Age::RefreshAhead {
+            return;
+        }
+        let until = fresh_until(age, held_for(age, ttl), monotonic_secs());
+        let served = served(&snap, id);
+        self.shared
+            .fastpath
+            .set_expiry(map_entry(id), until, served.as_ref());
+        drop(freshness);
         drop(snap);
     }
     pub fn client(&self) -> Option<Arc<ScimClient>> {
@@ -149,6 +164,25 @@ impl OnDemand {
     }
     pub fn set_tokens(&self, tokens: UsableTokens) {
         *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = tokens;
+    }
+}
+
+/// What the served copy holds for `id` (a user's record and gids, a group's record).
+fn served(snap: &Snapshot, id: EntryId) -> Option<Served<'_>> {
+    match id {
+        EntryId::User(uid) => snap.passwd_record_by_uid(uid).map(|record| {
+            let gids = workbench_wire::PasswdRecord::decode(record)
+                .ok()
+                .and_then(|p| {
+                    std::str::from_utf8(p.name)
+                        .ok()
+                        .and_then(|n| snap.memberships(n))
+                });
+            Served { record, gids }
+        }),
+        EntryId::Group(gid) => snap
+            .group_record_by_gid(gid)
+            .map(|record| Served { record, gids: None }),
     }
 }
 
