@@ -193,3 +193,96 @@ pub fn map_entry(id: EntryId) -> Entry {
         EntryId::Group(gid) => Entry::Group(gid, true),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::model::{Directory, PosixUser};
+    use crate::fastpath::image::build;
+    use crate::schedule::refresh_hold::REFRESH_HOLD;
+
+    /// A daemon serving ann (uid 1001), whose map entry has ended (expiry 0).
+    fn serving_ann() -> Arc<OnDemand> {
+        let config = crate::config::Config::from_pairs(&[
+            ("server-address", "https://h/"),
+            ("positive-ttl", "60"),
+        ])
+        .expect("config");
+        let od = OnDemand::new(Shared::new(config));
+        let mut dir = Directory::default();
+        dir.users.push(PosixUser {
+            scim_id: "u-ann".into(),
+            name: "ann".into(),
+            uid: 1001,
+            gid: 1001,
+            gecos: String::new(),
+            home: "/home/ann".into(),
+            shell: "/bin/bash".into(),
+            active: true,
+        });
+        od.shared.serve(dir);
+        let publisher = &od.shared.fastpath;
+        let changes = publisher.changes();
+        let (bytes, counts) = build(&od.shared.snapshot(), 1, [1, 2], true, |_| 0).expect("image");
+        assert!(publisher
+            .publish(&bytes, counts, changes, Duration::ZERO)
+            .expect("publish"));
+        od
+    }
+
+    fn ann_confirmed_ago(od: &OnDemand, ago: Duration) -> Option<SystemTime> {
+        let copy = Some(SystemTime::now() - Duration::from_secs(3600));
+        od.freshness()
+            .confirm(EntryId::User(1001), SystemTime::now() - ago);
+        copy
+    }
+
+    fn ann_expiry(od: &OnDemand) -> u32 {
+        od.shared
+            .fastpath
+            .expiry_of(Entry::User(1001))
+            .expect("ann in the image")
+    }
+
+    #[test]
+    fn an_entry_being_refreshed_is_held_in_the_map_for_a_few_seconds() {
+        let od = serving_ann();
+        let ttl = Duration::from_secs(60);
+        let copy = ann_confirmed_ago(&od, fresh_for(1001, ttl) + Duration::from_secs(1));
+        let now = monotonic_secs();
+        od.hold(EntryId::User(1001), copy);
+        let until = u64::from(ann_expiry(&od));
+        assert!(
+            until > now && until <= now + REFRESH_HOLD.as_secs() + 1,
+            "{until} {now}"
+        );
+    }
+
+    #[test]
+    fn a_fresh_or_expired_entry_is_not_held() {
+        let od = serving_ann();
+        let ttl = Duration::from_secs(60);
+        let copy = ann_confirmed_ago(&od, Duration::ZERO);
+        od.hold(EntryId::User(1001), copy);
+        assert_eq!(
+            ann_expiry(&od),
+            0,
+            "fresh: the daemon renews it only on a refresh"
+        );
+        let copy = ann_confirmed_ago(&od, ttl);
+        od.hold(EntryId::User(1001), copy);
+        assert_eq!(ann_expiry(&od), 0, "expired: the daemon refetches it");
+    }
+
+    #[test]
+    fn a_hold_never_reaches_past_the_ttl() {
+        let od = serving_ann();
+        let ttl = Duration::from_secs(60);
+        let copy = ann_confirmed_ago(&od, ttl - Duration::from_millis(1500));
+        let now = monotonic_secs();
+        od.hold(EntryId::User(1001), copy);
+        let until = u64::from(ann_expiry(&od));
+        // 1.5 s left: rounded down, at most one second from now.
+        assert!(until <= now + 1, "{until} {now}");
+    }
+}
