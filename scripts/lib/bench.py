@@ -320,12 +320,16 @@ def run_sssd(sandbox, rows, keys, pwN, grN, tables, etc, n_users, timeout):
         print(f"  sssd: skipped: {e}", flush=True)
         return {"skipped": str(e)}
     finally:
-        sssd.stop()
-        kept = REPO / f"target/bench/sssd-{n_users}.log"
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        log = getattr(sssd, "log", None)
-        if log and log.exists():
-            kept.write_bytes(log.read_bytes())
+        # Then nothing of SSSD is left for the next size (Sssd.unmount says why).
+        set_nsswitch(etc, "files")
+        try:
+            sssd.stop()
+        finally:
+            log = getattr(sssd, "log", None)
+            kept = REPO / f"target/bench/sssd-{n_users}.log"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            if log and log.exists():
+                kept.write_bytes(log.read_bytes())
     print(f"  sssd memory cache files: {mc}", flush=True)
     print(f"  sssd responder requests per measurement: {requests} (log: {kept})",
           flush=True)

@@ -11,15 +11,20 @@ private mount namespace (nothing on the host is started, stopped or changed):
         and /etc/group as files-N; /var/lib/sss and /var/log are writable overlays in the
         sandbox. The proxy provider fetches an entry when it is first asked for, so the
         row's keys are in SSSD's memory cache after one lookup each, at any directory
-        size. Not the `files` provider: it imports every line in one blocking sysdb
-        transaction (memberOf bookkeeping for every group member) and had not answered
-        after 15 minutes at 10,000 users here (SSSD/sssd#5699: 40 s at 5,000 users
-        upstream; the provider is deprecated, "no further improvements planned", and
-        gone from SSSD 2.10; no setting makes the import incremental). Lookups are
+        size. Not the `files` provider (measured: with the 10,000-user directory it had
+        not answered after 15 minutes here, sssd_be at 95% of a core and 1 GB, its
+        cache untouched until its one import transaction commits; at 1,000 users,
+        about 5 s): it imports every line in one blocking pass. Upstream knows it
+        (SSSD/sssd#5699: 40 s at 5,000 users, closed "deprecated, no further
+        improvements planned"); SSSD 2.9 deprecated the provider in favour of this
+        very proxy configuration, 2.11 removed it. No setting makes the import
+        incremental: the domain `timeout` only keeps the watchdog from killing it, and
+        `fallback_to_nss` sends lookups past SSSD while it imports. Lookups are
         answered by libnss_sss's memory-mapped cache (/var/lib/sss/mc) once the
         responder has put an entry there; the responder logs every request it answers
         (debug_level 6), so the caller can prove that a measurement never reached its
         socket: responder_requests().
+
 While a peer runs, glibc asks it first (nscd) or nsswitch.conf names it (`sss`); the
 caller stops it before measuring anything else.
 """
@@ -177,6 +182,7 @@ class Sssd:
         self.sandbox = sandbox
         self.proc = None
         self.ready_s = None
+        self.mounts = []
 
     @staticmethod
     def has_proxy_provider(root):
@@ -193,6 +199,7 @@ class Sssd:
             opts = f"lowerdir={self.root / target.strip('/')}:{target}"
         self.sandbox._mount(["mount", "-t", "overlay", f"wb-bench-{name}", "-o", opts, target],
                             target)
+        self.mounts.append(target)
 
     def start(self, probe_name, timeout=900):
         """Starts sssd; returns once `getent passwd probe_name` is answered by it."""
@@ -248,6 +255,7 @@ class Sssd:
 
     def stop(self):
         if not self.proc:
+            self.unmount()
             return
         if self.proc.poll() is None:
             # The monitor stops its responders and providers on SIGTERM.
@@ -266,6 +274,20 @@ class Sssd:
             except ProcessLookupError:
                 pass
         wait_until("sssd's processes gone", lambda: not session_pids(self.proc.pid), 30)
+        self.unmount()
+
+    def unmount(self):
+        """Its memory cache gone and its tree off /usr and /var: libnss_sss reads the
+        mapped files without asking whether SSSD still runs, so a later `sss` lookup in
+        this namespace (the next size's daemon checking its users against local
+        accounts, say) would otherwise get the last run's entries."""
+        for f in Path("/var/lib/sss/mc").glob("*"):
+            f.unlink(missing_ok=True)
+        for target in reversed(self.mounts):
+            subprocess.run(["umount", "-l", target], capture_output=True)
+            if target in self.sandbox.mounts:
+                self.sandbox.mounts.remove(target)
+        self.mounts.clear()
 
 
 def session_pids(sid):
