@@ -173,6 +173,11 @@ def run_size(sandbox, n_users, args):
     print(f"\n== {n_users:,} users, {max(1, n_users // 10):,} groups of 20, "
           f"biggroup of {min(BIG_GROUP, n_users):,} ==", flush=True)
     data = make_directory(sandbox, n_users)
+    # The host's own lines, whatever the previous size's last row left there (SSSD's
+    # row ends on files-N): the daemon refuses directory users that collide with the
+    # accounts in /etc/passwd, and took the previous size's users for local ones.
+    write_in_place(etc / "passwd", sandbox.host_passwd)
+    write_in_place(etc / "group", sandbox.host_group)
     server = FixtureServer(REPO, data, sandbox.workdir / f"scim-{n_users}").start(timeout=120)
     daemon = Daemon(RELEASE / "workbench-cached", sandbox.workdir / f"daemon-{n_users}", server,
                     log_level="warn", sync_interval=3600, page_size=1000)
