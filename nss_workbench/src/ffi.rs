@@ -1,4 +1,5 @@
-//! What every exported entry point does around its body: thread cancellation disabled,
+//! What every exported entry point does around its body: thread cancellation disabled
+//! (except around an answer from the in-process map, which has no cancellation point),
 //! the recursion guard, `catch_unwind`, `errno` discipline and the final status.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -24,15 +25,34 @@ use crate::status::{Failure, NssStatus};
 ///
 /// `errnop` is NULL or valid for writing one `int`.
 pub unsafe fn run(errnop: *mut c_int, body: impl FnOnce() -> Result<(), Failure>) -> NssStatus {
+    // SAFETY: forwarded contract.
+    unsafe { run_with_fast_path(errnop, || None, body) }
+}
+
+/// [`run`], trying `fast` first: an answer that makes no system call that is a
+/// cancellation point (a read of the in-process map), so it runs without the two
+/// `pthread_setcancelstate` calls; `None` from it and `body` runs as in [`run`].
+///
+/// # Safety
+///
+/// As [`run`].
+pub unsafe fn run_with_fast_path(
+    errnop: *mut c_int,
+    fast: impl FnOnce() -> Option<Result<(), Failure>>,
+    body: impl FnOnce() -> Result<(), Failure>,
+) -> NssStatus {
     if errnop.is_null() {
         return NssStatus::Unavail;
     }
-    let _no_cancel = NoCancel::enter();
     let saved = errno();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         if guard::inside_daemon() {
             return Err(Failure::UNAVAILABLE);
         }
+        if let Some(answer) = fast() {
+            return answer;
+        }
+        let _no_cancel = NoCancel::enter();
         body()
     }))
     .unwrap_or(Err(Failure::PANICKED));

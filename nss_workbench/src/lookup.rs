@@ -6,6 +6,7 @@ use crate::arena::Arena;
 use crate::client::{self, Channel};
 use crate::deadline::Deadline;
 use crate::fill::{Database, FillError, Key};
+use crate::map::{self, answer::Refresh};
 use crate::replay;
 use crate::status::Failure;
 
@@ -23,18 +24,20 @@ pub fn encode(request: &Request) -> Result<Vec<u8>, Failure> {
     Ok(frame)
 }
 
-/// Asks the daemon (or the replay slot) for `request` and copies the answer out.
+/// Answers from the map if it can (refreshing the mapping if needed), else asks the
+/// daemon (or the replay slot) for `request()` and copies the answer out.
 ///
 /// A retry after `ERANGE` is served from [`replay`] when it comes at once.
 pub fn keyed<D: Database>(
-    request: &Request,
+    request: impl FnOnce() -> Request,
     key: Key<'_>,
     entry: &mut D::Entry,
     arena: &mut Arena,
 ) -> Result<(), Failure> {
-    if let Some(answer) = crate::map::answer::keyed::<D>(request, key, entry, arena) {
+    if let Some(answer) = map::answer::keyed::<D>(key, entry, arena, Refresh::Allowed) {
         return answer;
     }
+    let request = &request();
     let frame = encode(request)?;
     let reply = match replay::take(&frame) {
         Some(r) => r,

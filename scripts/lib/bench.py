@@ -9,9 +9,14 @@ are shared and noisy: only the ratios mean much), rows:
   files-30     passwd/group: files, a 30-line /etc/passwd and /etc/group  (the baseline)
   files-N      passwd/group: files, the same N directory users and groups as lines
   nscd         glibc's nscd caching files-N (its shared maps), warmed first
+  glibc-floor  passwd/group: floor, a module that answers at once (tools/nss-floor): what
+               glibc itself costs per call, stat() of nsswitch.conf included (keyed
+               lookups and 2 threads only)
   workbench    passwd/group: files workbench (30-line files, then the module), warm daemon
   module-only  passwd/group: workbench
-  sssd         (--peers) SSSD's memory cache, files provider over files-N, warmed first
+  sssd         (--peers) SSSD's memory cache (libnss_sss's mapped files), SSSD's proxy
+               provider over libnss_files (files-N), warmed first; no enumeration row
+               (see run_sssd)
 
 and per row, p50 and p99 of: getpwnam, getpwuid, getgrnam, getgrouplist; getgrnam() of
 the 5,000-member group (glibc's own buffer; `first` is the first call, 1024 bytes
@@ -116,7 +121,8 @@ class Rows:
             subprocess.run(["getent", db, *map(str, ks)], capture_output=True,
                            env=dict(BASE_ENV), timeout=900)
 
-    def measure(self, label, keys, enumerate_=True):
+    def measure(self, label, keys, enumerate_=True, only=None, after=None):
+        """after(name), if given, is called after each measurement (SSSD's proof)."""
         secs = self.seconds
         row = {}
         runs = [("getpwnam", "getpwnam", keys["getpwnam"], 1, []),
@@ -128,11 +134,15 @@ class Rows:
                          ["--prime", keys["getgrnam"][0]]))
         runs += [("miss", "getpwnam", MISSES, 1, ["--allow-notfound"]),
                  ("getpwnam/2", "getpwnam", keys["getpwnam"], 2, [])]
+        if only:
+            runs = [r for r in runs if r[0] in only]
         for name, kind, ks, threads, extra in runs:
             r = probe("bench", kind, *ks, "--seconds", secs, "--threads", threads, *extra)
             if name == "miss" and r["notfound"] != r["calls"]:
                 raise SystemExit(f"{label}: a miss key was found: {r}")
             row[name] = r
+            if after:
+                after(name)
             first = f" first={r['first_ns'] / 1000:8.1f}us" if name == "biggroup" else ""
             print(f"  {label:<12} {name:<13} threads={threads} "
                   f"p50={r['p50_ns'] / 1000:8.2f}us p99={r['p99_ns'] / 1000:8.2f}us "
@@ -168,6 +178,11 @@ def run_size(sandbox, n_users, args):
     print(f"\n== {n_users:,} users, {max(1, n_users // 10):,} groups of 20, "
           f"biggroup of {min(BIG_GROUP, n_users):,} ==", flush=True)
     data = make_directory(sandbox, n_users)
+    # The host's own lines, whatever the previous size's last row left there (SSSD's
+    # row ends on files-N): the daemon refuses directory users that collide with the
+    # accounts in /etc/passwd, and took the previous size's users for local ones.
+    write_in_place(etc / "passwd", sandbox.host_passwd)
+    write_in_place(etc / "group", sandbox.host_group)
     server = FixtureServer(REPO, data, sandbox.workdir / f"scim-{n_users}").start(timeout=120)
     daemon = Daemon(RELEASE / "workbench-cached", sandbox.workdir / f"daemon-{n_users}", server,
                     log_level="warn", sync_interval=3600, page_size=1000)
@@ -238,6 +253,10 @@ def run_size(sandbox, n_users, args):
         if hits <= 0:
             raise SystemExit("nscd served nothing: its row measured files, not nscd")
 
+        set_nsswitch(etc, "floor")
+        rows.measure("glibc-floor", kN, enumerate_=False,
+                     only=("getpwnam", "getpwuid", "getgrnam", "getpwnam/2"))
+
         tables(pw30, gr30)
         set_nsswitch(etc, "files workbench")
         rows.warm(kN)
@@ -263,9 +282,17 @@ def run_size(sandbox, n_users, args):
 
 
 def run_sssd(sandbox, rows, keys, pwN, grN, tables, etc, n_users, timeout):
-    if not bench_peers.Sssd.has_files_provider(PEERS_ROOT):
-        msg = ("skipped: this distribution's sssd has no files provider "
-               "(libsss_files.so); no SSSD row")
+    """SSSD's row: its proxy provider over libnss_files (bench_peers says why not its
+    files provider), the row's keys warmed once each, then measured. Proof that the
+    memory cache answered, not the responder: sssd_nss logs every request it answers,
+    and a measurement of keys it has cached must see none (the miss measurement,
+    negative answers that the memory cache never holds, must see some: the count
+    works). SSSD's log is kept in target/bench/sssd-N.log. No enumeration: SSSD
+    enumerates only with `enumerate = true`, which makes the provider copy the whole
+    directory at start-up, and getpwent never reads the memory cache anyway."""
+    if not bench_peers.Sssd.has_proxy_provider(PEERS_ROOT):
+        msg = ("skipped: this distribution's sssd has no proxy provider "
+               "(libsss_proxy.so); no SSSD row")
         print(f"  sssd: {msg}", flush=True)
         return {"skipped": msg}
     tables(pwN, grN)
@@ -273,32 +300,69 @@ def run_sssd(sandbox, rows, keys, pwN, grN, tables, etc, n_users, timeout):
     # (_SSS_LOOPS): it starts under `files`, and the row then names `sss` alone.
     set_nsswitch(etc, "files")
     sssd = bench_peers.Sssd(PEERS_ROOT, sandbox.workdir / f"sssd-{n_users}", sandbox)
+    # Polled until SSSD answers: a name none of the measured keys, so that an early
+    # negative answer cannot stay cached for one of them.
+    measured = set(keys["getpwnam"]) | set(keys["getgrouplist"])
+    probe_name = next(line.split(":")[0] for line in reversed(pwN)
+                      if line.split(":")[0] not in measured)
+    requests = {}
     try:
-        sssd.start(keys["getpwnam"][0], timeout=timeout)
-        print(f"  sssd: files provider answered after {sssd.ready_s:.1f} s", flush=True)
+        sssd.start(probe_name, timeout=timeout)
+        print(f"  sssd: proxy provider answered after {sssd.ready_s:.1f} s", flush=True)
         set_nsswitch(etc, "sss")
         keys, missing = sssd_keys(keys)
         if missing:
             print(f"  sssd: WARNING: SSSD does not find {len(missing)} of the keys, left "
                   f"out of its row: {' '.join(missing[:8])}", flush=True)
+        # Twice: after one pass, a group that a later initgroups of the same pass went
+        # through (the first key's private group, biggroup) was asked of the responder
+        # again on its next lookup (seen in its log: SSSD drops a user's groups from the
+        # memory cache when the provider reports that user's initgroups). The second
+        # pass is answered from SSSD's own cache and puts them back.
         rows.warm(keys)
-        rows.measure("sssd", keys)
+        rows.warm(keys)
+        last = [sssd.responder_requests()]
+
+        def after(name):
+            now = sssd.responder_requests()
+            requests[name] = now - last[0]
+            last[0] = now
+
+        rows.measure("sssd", keys, enumerate_=False, after=after)
         mc = sssd.mc_sizes()
     except bench_peers.PeerError as e:
         print(f"  sssd: skipped: {e}", flush=True)
         return {"skipped": str(e)}
     finally:
-        sssd.stop()
+        # Then nothing of SSSD is left for the next size (Sssd.unmount says why).
+        set_nsswitch(etc, "files")
+        try:
+            sssd.stop()
+        finally:
+            log = getattr(sssd, "log", None)
+            kept = REPO / f"target/bench/sssd-{n_users}.log"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            if log and log.exists():
+                kept.write_bytes(log.read_bytes())
     print(f"  sssd memory cache files: {mc}", flush=True)
+    print(f"  sssd responder requests per measurement: {requests} (log: {kept})",
+          flush=True)
     if not mc.get("passwd"):
         raise SystemExit("SSSD's memory cache is empty: its row did not measure it")
-    return {"ready_s": round(sssd.ready_s, 1), "mc_bytes": mc}
+    served = {name: n for name, n in requests.items() if name != "miss" and n}
+    if served:
+        raise SystemExit(f"SSSD's responder answered during {sorted(served)}: its row "
+                         f"measured its socket, not only its memory cache: {requests}")
+    if not requests.get("miss"):
+        raise SystemExit("the SSSD responder logged no request even for the misses: "
+                         "the memory-cache proof cannot see its socket")
+    return {"ready_s": round(sssd.ready_s, 1), "mc_bytes": mc,
+            "responder_requests": requests}
 
 
 def sssd_keys(keys):
-    """The keys SSSD finds. A name looked up while its files provider was still importing
-    stayed negative-cached (seen with u00946 while polling it every 0.5 s): such keys
-    are left out of the row, and named, rather than failing it."""
+    """The keys SSSD finds (all of them, with the proxy provider over the same lines):
+    any it does not find are left out of the row, and named, rather than failing it."""
     def found(db, ks):
         p = subprocess.run(["getent", db, *map(str, ks)], capture_output=True, text=True,
                            env=dict(BASE_ENV), timeout=900)
@@ -325,9 +389,9 @@ def main():
     ap.add_argument("--users", default="10000,100000",
                     help="directory sizes, comma-separated (one size with --misses)")
     ap.add_argument("--peers", action="store_true",
-                    help="add SSSD's memory cache (files provider) as a row")
+                    help="add SSSD's memory cache (proxy provider over files-N) as a row")
     ap.add_argument("--sssd-timeout", type=float, default=600,
-                    help="seconds SSSD's files provider may take to answer (per size)")
+                    help="seconds SSSD may take to answer its first lookup (per size)")
     ap.add_argument("--json", type=Path, default=REPO / "target/bench/results.json")
     ap.add_argument("--misses", type=int, default=0, metavar="M",
                     help="instead: the daemon's CPU per cache miss, M users added on the "
@@ -342,7 +406,8 @@ def main():
     args = ap.parse_args()
     sizes = [int(x) for x in args.users.split(",")]
 
-    sandbox = Sandbox(RELEASE / "libnss_workbench.so", local_clash=False).setup()
+    sandbox = Sandbox(RELEASE / "libnss_workbench.so", local_clash=False,
+                      extra_modules={"libnss_floor.so.2": RELEASE / "libnss_floor.so"}).setup()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     if args.scale:
         import bench_scale

@@ -6,7 +6,7 @@ figures. The targets are informational: PASS/FAIL text, never an exit status."""
 COLUMNS = [("getpwnam", "getpwnam"), ("getpwuid", "getpwuid"), ("getgrnam", "getgrnam"),
            ("getgrouplist", "getgrouplist"), ("biggroup", "getgrnam 5k"),
            ("miss", "miss")]
-ROW_ORDER = ["files-30", "files-N", "nscd", "workbench", "module-only", "sssd"]
+ROW_ORDER = ["files-30", "files-N", "nscd", "glibc-floor", "workbench", "module-only", "sssd"]
 MODULE_ROWS = ["workbench", "module-only"]
 
 
@@ -80,9 +80,28 @@ def ratios(rows, base_label, title):
         print("  * against files-N: files-30 has no 5,000-member group, and lists 30 users")
 
 
+def floor_lines(rows):
+    """What glibc itself costs per call (the floor module's row), and what is left of
+    each module row once it is taken away: the module's own share."""
+    floor, f30 = rows.get("glibc-floor"), rows["files-30"]
+    if not floor:
+        return
+    print("\nglibc's own cost per call (glibc-floor: a module that answers at once; since "
+          "glibc 2.33 every module call\nstat()s /etc/nsswitch.conf first): no NSS module "
+          "can be faster than this row")
+    for kind in ("getpwnam", "getpwuid", "getgrnam"):
+        v = p50(floor, kind)
+        own = "  ".join(f"{label} {us(max(0, p50(rows[label], kind) - v))} us"
+                        for label in MODULE_ROWS if label in rows)
+        print(f"  {kind:<10} floor p50 {us(v)} us = {ratio(v, p50(f30, kind))} files-30; "
+              f"above the floor: {own}")
+    print(f"  2 threads  floor {floor['getpwnam/2']['calls_per_sec']:,.0f} getpwnam/s")
+
+
 def targets(size, rows, info):
     sssd = rows.get("sssd")
     f30, fN = rows["files-30"], rows["files-N"]
+    floor_lines(rows)
     note = "" if int(size) == 100000 else "; the issue sets them for 100,000 users"
     print(f"\nissue 14 targets at {int(size):,} users (informational{note})")
     for label in MODULE_ROWS:

@@ -96,8 +96,8 @@ wb_fuzz_deps_ensure() {
 }
 
 # The peers scripts/bench measures beside the module: glibc's nscd and, with an
-# argument, SSSD (sssd-common: the monitor, sssd_nss, sssd_be and its files provider;
-# libnss-sss: the client with the memory-cache reader). Their .deb files are fetched
+# argument, SSSD (sssd-common: the monitor, sssd_nss, sssd_be; sssd-proxy: the proxy
+# provider the row uses; libnss-sss: the client with the memory-cache reader). Their .deb files are fetched
 # with `apt-get download` and unpacked under $WB_PEERS_ROOT (target/bench/peers/root),
 # never installed: installing them runs maintainer scripts that start the host's nscd or
 # sssd and add `sss` to the host's nsswitch.conf and PAM stack. scripts/lib/bench.py
@@ -140,17 +140,21 @@ wb_bench_peers_ensure() {
         echo "$libc" >"$WB_PEERS_ROOT/.nscd"
     fi
     [ -n "$want_sssd" ] || return 0
-    if [ ! -x "$WB_PEERS_ROOT/usr/sbin/sssd" ] || [ ! -e "$WB_PEERS_ROOT/.sssd" ]; then
-        wb_peer_unpack sssd-common libnss-sss || return 1
+    # sssd-proxy: the proxy provider (libsss_proxy.so) the row uses over libnss_files,
+    # on demand; the files provider in sssd-common cannot import 10,000 users in bounded
+    # time (scripts/lib/bench_peers.py says why).
+    if [ ! -x "$WB_PEERS_ROOT/usr/sbin/sssd" ] || [ ! -e "$WB_PEERS_ROOT/.sssd-proxy" ]; then
+        wb_peer_unpack sssd-common sssd-proxy libnss-sss || return 1
         # Merged /usr: the client library goes where the overlay puts /usr/lib.
         mkdir -p "$WB_PEERS_ROOT/usr/lib/x86_64-linux-gnu"
         cp -a "$WB_PEERS_ROOT"/lib/*/libnss_sss.so.2 "$WB_PEERS_ROOT/usr/lib/x86_64-linux-gnu/" 2>/dev/null || true
-        touch "$WB_PEERS_ROOT/.sssd"
+        touch "$WB_PEERS_ROOT/.sssd-proxy"
     fi
-    # sssd-common's shared-library dependencies (not libnss-sss/libpam-sss: see above).
+    # The shared libraries sssd-common and sssd-proxy link against (not libnss-sss or
+    # libpam-sss: see above).
     local libs=() missing=() l
     # shellcheck disable=SC2207
-    libs=($(apt-cache depends sssd-common 2>/dev/null | awk '/^  Depends: lib/ {print $2}' |
+    libs=($(apt-cache depends sssd-common sssd-proxy 2>/dev/null | awk '/^  Depends: lib/ {print $2}' |
         grep -v -e '^libnss-sss$' -e '^libpam-sss$' | sort -u))
     for l in "${libs[@]}"; do
         dpkg -s "$l" >/dev/null 2>&1 || missing+=("$l")

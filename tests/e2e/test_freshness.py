@@ -270,3 +270,46 @@ def test_stale_entry_served_past_ttl_while_server_fails(daemon, ctl, probe):
     st = daemon.status()
     assert st["ondemand"]["stale_answers"] >= before + 2, st["ondemand"]
     assert st["ondemand"]["scim_lookup_failures"] >= 1, st["ondemand"]
+
+
+# -- the in-process map through refresh-ahead (issue 14: no expiry cliff) --------------
+
+@daemon_settings(positive_ttl=12)
+def test_the_map_keeps_answering_an_entry_while_its_refresh_runs(daemon, ctl, probe):
+    # positive-ttl 12 s: alice's map entry ends 3 to 6 s after the first sync and the
+    # daemon refreshes her ahead; the server takes 1.5 s to answer each refresh. One
+    # process looks her up for 9 s: the refresh happens meanwhile, and the map keeps
+    # answering her all along (before: every lookup between the map's expiry and the
+    # server's answer, thousands, went to the socket).
+    ctl.set_fault("latency", seconds=1.5)
+    ctl.reset_counters()
+    before = daemon.status()
+    p, data = probe("bench", "getpwnam", "alice", "--seconds", "9", "--threads", "1")
+    assert p.returncode == 0, show(p)
+    after = daemon.status()
+    assert data["calls"] >= 100_000 and data["errors"] == 0 and data["notfound"] == 0, data
+    # The refresh did happen during the run, through the server (not a full sync).
+    assert after["ondemand"]["scim_lookups"] > before["ondemand"]["scim_lookups"], after
+    log = ctl.counters()["log"]
+    assert any('posixUserId eq 1001' in e.get("filter", "") for e in log), log
+    assert after["fast_path"]["images_handed_out"] > before["fast_path"]["images_handed_out"]
+    # The image request, the lookup that started the refresh, a hold renewed while the
+    # slow server answers: a handful, not a cliff.
+    socket_lookups = after["lookups"] - before["lookups"]
+    assert socket_lookups <= 20, (socket_lookups, data["calls"])
+
+
+@daemon_settings(positive_ttl=4)
+def test_a_held_entry_leaves_the_map_at_its_ttl_when_the_server_fails(daemon, ctl, probe):
+    # The server fails every refresh: the map may keep alice a few seconds at a time,
+    # never past her positive-ttl; past it the daemon answers (stale, counted).
+    ctl.set_fault("status", code=503)
+    wait_for("alice past her positive-ttl", sync_age_at_least(daemon, 5), interval=0.1)
+    before = daemon.status()
+    p, data = probe("bench", "getpwnam", "alice", "--seconds", "1", "--threads", "1")
+    assert p.returncode == 0, show(p)
+    assert data["calls"] >= 1 and data["errors"] == 0 and data["notfound"] == 0, data
+    after = daemon.status()
+    assert after["ondemand"]["stale_answers"] > before["ondemand"]["stale_answers"], after
+    # Every one of them was the daemon's: none came from the map.
+    assert after["lookups"] - before["lookups"] >= data["calls"], (after["lookups"], data)

@@ -28,7 +28,7 @@ pub use frame::{
     FrameHeader, FRAME_HEADER_LEN, MAX_PRIVILEGED_REQUEST_LEN, MAX_REQUEST_LEN, MAX_RESPONSE_LEN,
     PROTOCOL_VERSION,
 };
-pub use record::{GroupRecord, PasswdRecord, ShadowRecord};
+pub use record::{GroupHead, GroupRecord, Members, PasswdRecord, ShadowRecord};
 pub use request::{max_request_len, Request, TokenPush};
 pub use response::{ListPage, MapOffer, Status};
 

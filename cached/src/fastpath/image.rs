@@ -75,6 +75,12 @@ pub fn fresh_until(age: Duration, fresh_for: Duration, now_secs: u64) -> u32 {
     }
 }
 
+/// How much earlier than its exact end [`fresh_until`] may end an entry: the current
+/// second and what is left are both whole seconds, rounded down. The daemon starts its
+/// refresh-ahead this much early (`ondemand::freshness::classify_entry`), so that a
+/// lookup the map gave up on always starts the refresh that renews it.
+pub const EXPIRY_GRAIN: Duration = Duration::from_secs(2);
+
 /// Expiry of entries the daemon never refetches on their own (user private groups):
 /// they change only with the data, which retires the image.
 pub const NEVER: u32 = u32::MAX;

@@ -354,6 +354,23 @@ impl Publisher {
         }
     }
 
+    /// The expiry word of `entry` in the current image (tests).
+    #[cfg(test)]
+    pub(crate) fn expiry_of(&self, entry: Entry) -> Option<u32> {
+        let inner = self.inner();
+        let p = inner.current.as_ref()?;
+        let view = p.view()?;
+        let slot = match entry {
+            Entry::User(uid) => view.user_by_uid(uid)?.slot,
+            Entry::Group(gid, _) => view.group_by_gid(gid)?.slot,
+        };
+        Some(
+            p.image
+                .expiry(slot, p.header.slot_count)?
+                .load(Ordering::SeqCst),
+        )
+    }
+
     /// The image to hand to a module that asked, counting the request and the reason
     /// it gave for refusing the previous image it was handed (0: none).
     pub fn offer(&self, refused: u8) -> Option<Arc<Published>> {

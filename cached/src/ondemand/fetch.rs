@@ -87,6 +87,7 @@ pub fn fetch(od: &OnDemand, key: &LookupKey) -> FetchResult {
         return Err(FetchError::Backoff);
     }
     Counters::bump(&od.shared.counters.scim_lookups);
+    let asked = std::time::Instant::now();
     // Whether "no match" from the filters is an answer: false when the server could not
     // filter by `userName sw` (a derived name cannot be found by `eq`).
     let mut answered = true;
@@ -108,6 +109,10 @@ pub fn fetch(od: &OnDemand, key: &LookupKey) -> FetchResult {
             None => Err(ScimError::Config("no usable admin token".into())),
         },
     };
+    log::debug!(
+        "{key}: SCIM lookup answered in {} ms",
+        asked.elapsed().as_millis()
+    );
     let resources = match result {
         Ok(r) => {
             od.gate().succeeded();

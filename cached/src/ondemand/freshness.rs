@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use crate::fastpath::image::EXPIRY_GRAIN;
+
 /// An entry whose confirmation time is tracked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryId {
@@ -65,13 +67,22 @@ impl Freshness {
 /// Classifies the age of entry `id` against `positive-ttl`: refreshed ahead after its
 /// own share of the TTL (`schedule::refresh_ahead`), so that entries confirmed together
 /// are not all refreshed together.
+///
+/// The in-process map ends an entry up to [`EXPIRY_GRAIN`] before that share (whole
+/// seconds, rounded down): refresh-ahead starts that much early (at most a quarter of the
+/// share, for tiny TTLs), so that a lookup the map sends here is never "fresh" with
+/// nothing done; otherwise every lookup of the entry, in every process, came here for up
+/// to two seconds until one arrived past the share (issue 14's steady-state loss).
+/// Earlier is stricter than design.md §6, never looser.
 pub fn classify_entry(id: EntryId, age: Duration, ttl: Duration) -> Age {
     let raw = match id {
         EntryId::User(u) | EntryId::Group(u) => u,
     };
+    let fresh_for = crate::schedule::refresh_ahead::fresh_for(raw, ttl);
+    let early = EXPIRY_GRAIN.min(fresh_for / 4);
     if age >= ttl {
         Age::Expired
-    } else if age >= crate::schedule::refresh_ahead::fresh_for(raw, ttl) {
+    } else if age.saturating_add(early) >= fresh_for {
         Age::RefreshAhead
     } else {
         Age::Fresh
@@ -101,6 +112,27 @@ mod tests {
         assert_eq!(classify(Duration::from_secs(150), ttl), Age::RefreshAhead);
         assert_eq!(classify(Duration::from_secs(300), ttl), Age::Expired);
         assert_eq!(classify(Duration::ZERO, Duration::ZERO), Age::Expired);
+    }
+
+    #[test]
+    fn refresh_ahead_starts_before_the_map_gives_the_entry_up() {
+        let ttl = Duration::from_secs(60);
+        for raw in 1000..1200 {
+            let id = EntryId::User(raw);
+            let f = crate::schedule::refresh_ahead::fresh_for(raw, ttl);
+            // Wherever fresh_until's rounding ends the map's entry, the daemon refreshes.
+            let map_end = f.saturating_sub(EXPIRY_GRAIN);
+            assert_eq!(classify_entry(id, map_end, ttl), Age::RefreshAhead, "{raw}");
+            assert_eq!(classify_entry(id, f, ttl), Age::RefreshAhead, "{raw}");
+            assert_eq!(classify_entry(id, ttl, ttl), Age::Expired, "{raw}");
+            // Not much earlier than its share: entries stay spread.
+            let before = map_end.saturating_sub(Duration::from_millis(10));
+            assert_eq!(classify_entry(id, before, ttl), Age::Fresh, "{raw}");
+        }
+        // A tiny TTL keeps most of its fresh share.
+        let tiny = Duration::from_secs(2);
+        let f = crate::schedule::refresh_ahead::fresh_for(7, tiny);
+        assert_eq!(classify_entry(EntryId::User(7), f / 2, tiny), Age::Fresh);
     }
 
     #[test]

@@ -160,6 +160,9 @@ fn resolve_hit(od: &Arc<OnDemand>, key: &LookupKey, id: Option<EntryId>, uid: u3
         Age::Fresh => Presence::AsRead,
         Age::RefreshAhead => {
             refresh_in_background(od, &by_id, uid);
+            // Served as cached until the refresh answers: by the map too, so that the
+            // entry's other lookups do not all come here meanwhile.
+            od.hold(id, copy_time);
             Presence::AsRead
         }
         Age::Expired => {

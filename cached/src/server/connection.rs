@@ -20,6 +20,7 @@ use workbench_wire::max_request_len;
 use workbench_wire::{DecodeError, Request, Status};
 
 use crate::ondemand::state::OnDemand;
+use crate::server::burst::Burst;
 use crate::server::peer::Peer;
 use crate::server::{handler, map_offer};
 use crate::state::{Counters, Shared};
@@ -66,10 +67,15 @@ pub fn run(
     // shadow request is answered only as the first request on a connection, and the
     // connection is closed after it.
     let mut first = true;
+    let mut burst = Burst::default();
     loop {
         let root = peer.is_some_and(|p| p.is_root());
+        burst.await_next(stream);
         let (tag, payload) = match read_frame(stream, idle, root, shared) {
-            Ok(f) => f,
+            Ok(f) => {
+                burst.request_arrived();
+                f
+            }
             Err(ReadError::Garbage(e)) => {
                 Counters::bump(&shared.counters.bad_requests);
                 log::warn!(
@@ -122,6 +128,7 @@ pub fn run(
             // A connection that has carried shadow data serves nothing more.
             return;
         }
+        burst.replied();
     }
 }
 

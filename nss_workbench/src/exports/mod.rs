@@ -26,6 +26,7 @@ use crate::enumeration::Cursor;
 use crate::ffi;
 use crate::fill::{Database, Key};
 use crate::lookup;
+use crate::map::{self, answer::Refresh};
 use crate::status::{Failure, NssStatus};
 
 /// The caller's name argument as bytes (sent as is, UTF-8 or not).
@@ -76,15 +77,27 @@ unsafe fn by_name<D: Database>(
     buflen: size_t,
     errnop: *mut c_int,
 ) -> NssStatus {
+    let fast = || {
+        // SAFETY: forwarded from our caller (glibc).
+        let name = unsafe { name_arg(name) }.ok()?;
+        // SAFETY: forwarded from our caller (glibc).
+        let (entry, mut arena) = unsafe { output(result, buffer, buflen) }.ok()?;
+        map::answer::keyed::<D>(Key::Name(name), entry, &mut arena, Refresh::ReadOnly)
+    };
     let body = || {
         // SAFETY: forwarded from our caller (glibc).
         let name = unsafe { name_arg(name) }?;
         // SAFETY: forwarded from our caller (glibc).
         let (entry, mut arena) = unsafe { output(result, buffer, buflen) }?;
-        lookup::keyed::<D>(&request(name.to_vec()), Key::Name(name), entry, &mut arena)
+        lookup::keyed::<D>(
+            || request(name.to_vec()),
+            Key::Name(name),
+            entry,
+            &mut arena,
+        )
     };
     // SAFETY: `errnop` comes from glibc: valid, or NULL which `run` checks.
-    unsafe { ffi::run(errnop, body) }
+    unsafe { ffi::run_with_fast_path(errnop, fast, body) }
 }
 
 /// `getXXid_r`.
@@ -100,13 +113,18 @@ unsafe fn by_id<D: Database>(
     buflen: size_t,
     errnop: *mut c_int,
 ) -> NssStatus {
+    let fast = || {
+        // SAFETY: forwarded from our caller (glibc).
+        let (entry, mut arena) = unsafe { output(result, buffer, buflen) }.ok()?;
+        map::answer::keyed::<D>(Key::Id(id), entry, &mut arena, Refresh::ReadOnly)
+    };
     let body = || {
         // SAFETY: forwarded from our caller (glibc).
         let (entry, mut arena) = unsafe { output(result, buffer, buflen) }?;
-        lookup::keyed::<D>(&request(id), Key::Id(id), entry, &mut arena)
+        lookup::keyed::<D>(|| request(id), Key::Id(id), entry, &mut arena)
     };
     // SAFETY: `errnop` comes from glibc: valid, or NULL which `run` checks.
-    unsafe { ffi::run(errnop, body) }
+    unsafe { ffi::run_with_fast_path(errnop, fast, body) }
 }
 
 /// `getXXent_r`.

@@ -1,6 +1,6 @@
-use workbench_wire::{DecodeError, GroupRecord, Request};
+use workbench_wire::{DecodeError, GroupHead, GroupRecord, Request};
 
-use super::{Database, FillError, Key};
+use super::{Database, FillError, Key, MapTable};
 use crate::arena::Arena;
 
 /// The `group` database.
@@ -8,6 +8,7 @@ pub struct Group;
 
 impl Database for Group {
     type Entry = libc::group;
+    const MAP_TABLE: Option<MapTable> = Some(MapTable::Groups);
 
     fn list_request(after: Option<u32>, max: u32) -> Request {
         Request::GroupList { after, max }
@@ -23,17 +24,21 @@ impl Database for Group {
         entry: &mut libc::group,
         arena: &mut Arena,
     ) -> Result<(), FillError> {
-        let r = GroupRecord::decode(record)?;
+        // Members are copied as they are decoded: no list of 20,000 slices first.
+        let r = GroupHead::decode(record)?;
         if !key.accepts(r.name, Some(r.gid)) {
             return Err(FillError::WrongEntry);
         }
+        let rest = r.members;
         // The array first: its alignment padding is then at most align - 1 bytes at the
         // start of the buffer.
-        let mut members = arena.pointer_array(r.members.len())?;
-        for (i, m) in r.members.iter().enumerate() {
-            let p = arena.string(m)?;
-            members.set(i, p);
-        }
+        let mut members = arena.pointer_array(rest.len())?;
+        let mut i = 0;
+        rest.try_for_each(|m| {
+            members.set(i, arena.string(m)?);
+            i += 1;
+            Ok::<(), FillError>(())
+        })?;
         let name = arena.string(r.name)?;
         let passwd = arena.string(r.passwd)?;
         *entry = libc::group {

@@ -66,10 +66,20 @@ impl From<FillError> for Failure {
     }
 }
 
+/// The table of the in-process map image that holds a database's entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapTable {
+    Users,
+    Groups,
+}
+
 /// One NSS database as seen by the generic lookup and enumeration code.
 pub trait Database {
     /// The C struct glibc passes (`struct passwd`, …).
     type Entry;
+    /// Where the map holds this database; `None`: never answered from the map (shadow:
+    /// hashes are never in it).
+    const MAP_TABLE: Option<MapTable>;
     /// The enumeration page request after key `after`.
     fn list_request(after: Option<u32>, max: u32) -> Request;
     /// Checks that `record` decodes (used when a page arrives, so a bad page is refused

@@ -1,6 +1,6 @@
 use workbench_wire::{DecodeError, PasswdRecord, Request};
 
-use super::{Database, FillError, Key};
+use super::{Database, FillError, Key, MapTable};
 use crate::arena::Arena;
 
 /// The `passwd` database.
@@ -8,6 +8,7 @@ pub struct Passwd;
 
 impl Database for Passwd {
     type Entry = libc::passwd;
+    const MAP_TABLE: Option<MapTable> = Some(MapTable::Users);
 
     fn list_request(after: Option<u32>, max: u32) -> Request {
         Request::PasswdList { after, max }

@@ -1,7 +1,7 @@
 use libc::{c_long, c_ulong};
 use workbench_wire::{DecodeError, Request, ShadowRecord};
 
-use super::{Database, FillError, Key};
+use super::{Database, FillError, Key, MapTable};
 use crate::arena::Arena;
 
 /// The `shadow` database.
@@ -14,6 +14,7 @@ fn long(v: i64) -> c_long {
 
 impl Database for Shadow {
     type Entry = libc::spwd;
+    const MAP_TABLE: Option<MapTable> = None;
 
     fn list_request(after: Option<u32>, max: u32) -> Request {
         Request::ShadowList { after, max }

@@ -14,7 +14,7 @@ use super::receive::{fetch, NoImage};
 use super::slots::{self, Reading, RefreshLock};
 use crate::arena::Arena;
 use crate::deadline::Deadline;
-use crate::fill::{Database, FillError, Key};
+use crate::fill::{Database, FillError, Key, MapTable};
 use crate::status::Failure;
 
 /// Earliest CLOCK_MONOTONIC ms of the next attempt to get an image.
@@ -28,10 +28,18 @@ const RETRY_REFUSED_MS: u64 = 30_000;
 /// The image request must not hold a lookup up for long: the socket answers meanwhile.
 const FETCH_DEADLINE: Duration = Duration::from_millis(500);
 
+/// Whether a lookup may replace the mapping on its way (system calls, some of them
+/// cancellation points) or must only read the one it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    Allowed,
+    ReadOnly,
+}
+
 /// The current mapping if the daemon vouches for it now, refreshing it first if needed
 /// (and allowed: one thread at a time, not during a back-off). `Err`: the socket cannot
 /// be used either, and why.
-fn live(now_ms: u64) -> Result<Option<Reading>, Failure> {
+fn live(now_ms: u64, refresh_mode: Refresh) -> Result<Option<Reading>, Failure> {
     if super::disabled() {
         return Ok(None);
     }
@@ -39,6 +47,9 @@ fn live(now_ms: u64) -> Result<Option<Reading>, Failure> {
         if r.mapping().live(now_ms) {
             return Ok(Some(r));
         }
+    }
+    if refresh_mode == Refresh::ReadOnly {
+        return Ok(None);
     }
     refresh(now_ms)?;
     Ok(slots::read().filter(|r| r.mapping().live(now_ms)))
@@ -75,37 +86,36 @@ fn refresh(now_ms: u64) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A keyed passwd or group lookup from the map; shadow and everything else: `None`.
+/// A keyed passwd or group lookup from the map; shadow and enumeration keys: `None`.
 pub fn keyed<D: Database>(
-    request: &Request,
     key: Key<'_>,
     entry: &mut D::Entry,
     arena: &mut Arena,
+    refresh_mode: Refresh,
 ) -> Option<Result<(), Failure>> {
     // Only passwd and group: a shadow lookup must not even make this process ask for an
     // image (it goes on a fresh connection of its own).
-    if !matches!(
-        request,
-        Request::PasswdByName(_)
-            | Request::PasswdByUid(_)
-            | Request::GroupByName(_)
-            | Request::GroupByGid(_)
-    ) {
+    let table = D::MAP_TABLE?;
+    if key == Key::Any {
         return None;
     }
     let now_ms = monotonic_ms()?;
-    let reading = match live(now_ms) {
+    let reading = match live(now_ms, refresh_mode) {
         Ok(r) => r?,
         Err(f) => return Some(Err(f)),
     };
     let mapping = reading.mapping();
     let view = mapping.view()?;
-    let (slot, record, need) = match request {
-        Request::PasswdByName(n) => view.user_by_name(n).map(|u| (u.slot, u.record, 0))?,
-        Request::PasswdByUid(u) => view.user_by_uid(*u).map(|u| (u.slot, u.record, 0))?,
-        Request::GroupByName(n) => view.group_by_name(n).map(|g| (g.slot, g.record, g.need))?,
-        Request::GroupByGid(g) => view.group_by_gid(*g).map(|g| (g.slot, g.record, g.need))?,
-        _ => return None,
+    let (slot, record, need) = match (table, key) {
+        (MapTable::Users, Key::Name(n)) => view.user_by_name(n).map(|u| (u.slot, u.record, 0))?,
+        (MapTable::Users, Key::Id(u)) => view.user_by_uid(u).map(|u| (u.slot, u.record, 0))?,
+        (MapTable::Groups, Key::Name(n)) => {
+            view.group_by_name(n).map(|g| (g.slot, g.record, g.need))?
+        }
+        (MapTable::Groups, Key::Id(g)) => {
+            view.group_by_gid(g).map(|g| (g.slot, g.record, g.need))?
+        }
+        (_, Key::Any) => return None,
     };
     if !mapping.fresh(slot, now_ms / 1000) {
         return None;
@@ -128,7 +138,7 @@ pub fn keyed<D: Database>(
 /// A user's `initgroups` gids (primary included) from the map.
 pub fn initgroups(user: &[u8]) -> Option<Result<Vec<u32>, Failure>> {
     let now_ms = monotonic_ms()?;
-    let reading = match live(now_ms) {
+    let reading = match live(now_ms, Refresh::Allowed) {
         Ok(r) => r?,
         Err(f) => return Some(Err(f)),
     };
@@ -152,7 +162,7 @@ pub fn list_page(request: &Request, max: usize) -> Option<(Vec<Vec<u8>>, Option<
     }
     let now_ms = monotonic_ms()?;
     // A socket that cannot be used fails the socket's page request the same way.
-    let reading = live(now_ms).ok()??;
+    let reading = live(now_ms, Refresh::Allowed).ok()??;
     let view = reading.mapping().view()?;
     if view.header().flags & FLAG_ENUMERATE == 0 {
         return None;

@@ -3,6 +3,10 @@
 //! A fixed set of slots, never freed: `CURRENT` names the slot in use and an epoch. A
 //! reader raises the slot's reader count, then checks `CURRENT` still names that slot
 //! and epoch; only then does it touch the mapping, and it lowers the count when done.
+//! Each slot's count is split into [`STRIPES`] counters on their own cache lines, a
+//! thread using the one its thread id picks: two threads reading on two cores would
+//! otherwise pass one cache line back and forth twice per lookup. The refresher sums
+//! them; the argument below holds for each counter on its own.
 //! The refresher (one thread at a time, [`RefreshLock`]) replaces `CURRENT` first and
 //! unmaps a slot only when it is not current and its count is zero. With sequentially
 //! consistent operations on both sides, either the refresher sees the reader's count or
@@ -21,10 +25,39 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use super::mapping::Mapping;
 
 const SLOT_COUNT: usize = 4;
+/// Reader counters per slot (a power of two).
+const STRIPES: usize = 16;
+
+/// One reader counter alone on its cache line.
+#[repr(align(64))]
+struct Stripe(AtomicUsize);
+
+#[allow(clippy::declare_interior_mutable_const)]
+const NO_READERS: Stripe = Stripe(AtomicUsize::new(0));
 
 struct Slot {
-    readers: AtomicUsize,
+    readers: [Stripe; STRIPES],
     mapping: UnsafeCell<Option<Mapping>>,
+}
+
+impl Slot {
+    /// Threads reading this slot now (exact once no reader can still arrive).
+    fn reader_count(&self) -> usize {
+        self.readers
+            .iter()
+            .fold(0usize, |n, s| n.wrapping_add(s.0.load(Ordering::SeqCst)))
+    }
+}
+
+/// The calling thread's counter: `pthread_self()` is the address of the thread's
+/// control block, distinct per live thread and a few pages apart, so its page number
+/// spreads threads over the stripes. Two threads sharing one is only slower, never
+/// wrong. (Always `Some`: the index is masked to the array's length.)
+fn stripe_of(slot: &Slot) -> Option<&AtomicUsize> {
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() } as usize;
+    let i = ((me >> 12) ^ (me >> 16)) & (STRIPES - 1);
+    slot.readers.get(i).map(|s| &s.0)
 }
 
 // SAFETY: `mapping` is written only by the refresh-lock holder, and only while the slot
@@ -34,7 +67,7 @@ unsafe impl Sync for Slot {}
 
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY: Slot = Slot {
-    readers: AtomicUsize::new(0),
+    readers: [NO_READERS; STRIPES],
     mapping: UnsafeCell::new(None),
 };
 
@@ -45,7 +78,7 @@ static EPOCH: AtomicU64 = AtomicU64::new(0);
 
 /// A reader's hold on the current mapping.
 pub struct Reading {
-    slot: &'static Slot,
+    count: &'static AtomicUsize,
     mapping: &'static Mapping,
 }
 
@@ -57,7 +90,7 @@ impl Reading {
 
 impl Drop for Reading {
     fn drop(&mut self) {
-        self.slot.readers.fetch_sub(1, Ordering::SeqCst);
+        self.count.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -68,17 +101,18 @@ pub fn read() -> Option<Reading> {
         return None;
     }
     let slot = SLOTS.get((cur & 7) as usize)?;
-    slot.readers.fetch_add(1, Ordering::SeqCst);
+    let count = stripe_of(slot)?;
+    count.fetch_add(1, Ordering::SeqCst);
     if CURRENT.load(Ordering::SeqCst) != cur {
-        slot.readers.fetch_sub(1, Ordering::SeqCst);
+        count.fetch_sub(1, Ordering::SeqCst);
         return None;
     }
     // SAFETY: the slot is current with our count raised: no refresher writes it now.
     let mapping = unsafe { (*slot.mapping.get()).as_ref() };
     match mapping {
-        Some(mapping) => Some(Reading { slot, mapping }),
+        Some(mapping) => Some(Reading { count, mapping }),
         None => {
-            slot.readers.fetch_sub(1, Ordering::SeqCst);
+            count.fetch_sub(1, Ordering::SeqCst);
             None
         }
     }
@@ -111,7 +145,7 @@ impl RefreshLock {
         let cur = CURRENT.load(Ordering::SeqCst);
         let free = SLOTS.iter().enumerate().find(|(i, s)| {
             (cur == 0 || (cur & 7) as usize != *i)
-                && s.readers.load(Ordering::SeqCst) == 0
+                && s.reader_count() == 0
                 // SAFETY: not current and no readers: only the lock holder touches it.
                 && unsafe { (*s.mapping.get()).is_none() }
         });
@@ -139,7 +173,7 @@ impl RefreshLock {
             if cur != 0 && (cur & 7) as usize == i {
                 continue;
             }
-            if slot.readers.load(Ordering::SeqCst) != 0 {
+            if slot.reader_count() != 0 {
                 continue;
             }
             // SAFETY: not current and no readers (a reader arriving now sees CURRENT

@@ -175,8 +175,10 @@ session  required pam_unix.so
 class Sandbox:
     """Private /run, ld.so.cache, nsswitch.conf, pam.d, passwd and group."""
 
-    def __init__(self, module_path=None, local_clash=True):
+    def __init__(self, module_path=None, local_clash=True, extra_modules=None):
         self.module_path = Path(module_path) if module_path else None
+        # {soname: path}: other NSS modules put beside ours (scripts/bench's floor module).
+        self.extra_modules = {k: Path(v) for k, v in (extra_modules or {}).items()}
         self.local_clash = local_clash
         self.workdir = Path(WORK_ROOT)
         self.mounts = []
@@ -215,6 +217,9 @@ class Sandbox:
             dst = self.libdir / MODULE_SONAME
             shutil.copyfile(self.module_path, dst)
             os.chmod(dst, 0o755)
+        for soname, path in self.extra_modules.items():
+            shutil.copyfile(path, self.libdir / soname)
+            os.chmod(self.libdir / soname, 0o755)
         ld_conf = etc / "ld.so.conf"
         ld_conf.write_text(host_ld_conf.rstrip("\n") + f"\n{self.libdir}\n", encoding="utf-8")
         ld_cache = etc / "ld.so.cache"
