@@ -1,4 +1,4 @@
-use workbench_wire::{DecodeError, GroupHead, GroupRecord, Request};
+use workbench_wire::{DecodeError, GroupHead, GroupRecord, Members, Request};
 
 use super::{Database, FillError, Key, MapTable};
 use crate::arena::Arena;
@@ -24,29 +24,44 @@ impl Database for Group {
         entry: &mut libc::group,
         arena: &mut Arena,
     ) -> Result<(), FillError> {
-        // Members are copied as they are decoded: no list of 20,000 slices first.
         let r = GroupHead::decode(record)?;
         if !key.accepts(r.name, Some(r.gid)) {
             return Err(FillError::WrongEntry);
         }
         let rest = r.members;
-        // The array first: its alignment padding is then at most align - 1 bytes at the
-        // start of the buffer.
-        let mut members = arena.pointer_array(rest.len())?;
-        let mut i = 0;
-        rest.try_for_each(|m| {
-            members.set(i, arena.string(m)?);
-            i += 1;
-            Ok::<(), FillError>(())
-        })?;
+        // ERANGE makes glibc retry with a bigger buffer, so it must mean only that: a
+        // record that stops copying for lack of room is first checked to the end.
+        let copied = copy_members(rest.clone(), arena);
+        let members = match copied {
+            Err(FillError::BufferTooSmall) => {
+                rest.validate()?;
+                return Err(FillError::BufferTooSmall);
+            }
+            other => other?,
+        };
         let name = arena.string(r.name)?;
         let passwd = arena.string(r.passwd)?;
         *entry = libc::group {
             gr_name: name,
             gr_passwd: passwd,
             gr_gid: r.gid,
-            gr_mem: members.as_ptr(),
+            gr_mem: members,
         };
         Ok(())
     }
+}
+
+/// Copies the members into the arena: the pointer array first, so its alignment padding
+/// is at most align - 1 bytes at the start of the buffer, then each name as it is
+/// decoded (no list of 20,000 slices first).
+#[inline(always)]
+fn copy_members(rest: Members<'_>, arena: &mut Arena) -> Result<*mut *mut libc::c_char, FillError> {
+    let mut members = arena.pointer_array(rest.len())?;
+    let mut i = 0;
+    rest.try_for_each(|m| {
+        members.set(i, arena.string(m)?);
+        i += 1;
+        Ok::<(), FillError>(())
+    })?;
+    Ok(members.as_ptr())
 }

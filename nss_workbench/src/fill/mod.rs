@@ -315,4 +315,30 @@ mod tests {
             Failure::new(crate::status::NssStatus::TryAgain, libc::EAGAIN)
         );
     }
+
+    /// ERANGE makes glibc retry with a doubled buffer, so it is only for records that
+    /// would fit in a bigger one: a malformed group is refused as malformed at every
+    /// size, even when the copy runs out of room before reaching the bad bytes
+    /// (fuzz module_fill, crash-92312a110b655bbf633dc7f23a5bd38e8ee913b8).
+    #[test]
+    fn malformed_groups_are_not_erange_at_any_size() {
+        let good = group_bytes(&[b"alice", b"bob"]);
+        let mut trailing = good.clone();
+        trailing.push(0);
+        let mut nul_member = good.clone();
+        let at = nul_member.len() - 1;
+        nul_member[at] = 0;
+        let short_member = good[..good.len() - 1].to_vec();
+        // gid 0, empty name and passwd, no members, then 8 stray bytes: the fuzz input.
+        let stray = [0u8; 20].to_vec();
+        for rec in [trailing, nul_member, short_member, stray] {
+            for len in 0..=256 {
+                let mut buf = vec![0u8; 256];
+                let mut g = blank_group();
+                let r = fill_at::<Group>(&rec, Key::Any, &mut g, &mut buf, 0, len);
+                assert!(matches!(r, Err(FillError::Malformed(_))), "{len}: {r:?}");
+                assert!(g.gr_name.is_null() && g.gr_mem.is_null());
+            }
+        }
+    }
 }
