@@ -191,8 +191,8 @@ impl<'a> Members<'a> {
         self.count == 0
     }
 
-    /// Checks every member and the record's end without looking at the names: what
-    /// `try_for_each` would refuse, found without copying anything.
+    /// Checks every member (length, no NUL) and the record's end: what `try_for_each`
+    /// would refuse, found without copying anything.
     pub fn validate(&self) -> Result<(), DecodeError> {
         self.clone().try_for_each(|_| Ok::<(), DecodeError>(()))
     }
